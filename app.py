@@ -8,10 +8,10 @@ import os
 
 import gradio as gr
 
-from core.examples import example_images
-from core.registry import cache_dir, set_models_mode
+from core.data.examples import example_images
+from core.models import cache_dir, set_models_mode
 from demo import dashboard_tab, openvocab_tab, prompted_tab
-from demo.common import banner
+from demo.handling import banner
 
 TITLE = "SegLab"
 INTRO = ("Image and video segmentation research: try a model on your own picture, and compare benchmark runs. "

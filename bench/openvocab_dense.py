@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 from skimage import data
 
-from bench.common import median_seconds, table
-from core.class_names import load_class_file, parse_classes
-from core.openclip_model import build_random_openclip, load_openclip
-from core.sclip import DenseConfig, SCLIPPredictor
+from bench.timing import median_seconds, table
+from core.openvocab.class_names import load_class_file, parse_classes
+from core.models.openclip import build_random_openclip, load_openclip
+from core.openvocab.sclip import DenseConfig, SCLIPPredictor
 
 REFINEMENTS = {"none": {}, "pamr": {"pamr": True}, "rcs": {"rcs": True}, "sfr": {"sfr": True}, "crf": {"crf": True}}
 

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from skimage import data
 
-from bench.common import median_seconds, table
-from core.clipseg_model import ClipSegPredictor, build_random_clipseg, load_clipseg
-from core.prompted import PromptedRequest, PromptedSegmenter
+from bench.timing import median_seconds, table
+from core.models.clipseg import ClipSegPredictor, build_random_clipseg, load_clipseg
+from core.prompted.segmenter import PromptedRequest, PromptedSegmenter
 
 PROMPTS = ["segment crack", "segment wall crack", "segment taping area", "segment drywall seam",
            "segment joint tape", "segment joint/tape", "segment cup", "segment table"]

@@ -13,16 +13,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.common import median_seconds, peak_rss_mb, table
+from bench.timing import median_seconds, peak_rss_mb, table
 
 
 def one(size: int, batch: int, steps: int, freeze: bool) -> dict:
     import torch
 
-    from core.clipseg_model import build_random_clipseg, load_clipseg
-    from core.manifest import prepare
-    from core.synthetic_coco import write_export
-    from core.train import TrainConfig, Trainer
+    from core.models.clipseg import build_random_clipseg, load_clipseg
+    from core.prompted.manifest import prepare
+    from core.data.synthetic.coco_export import write_export
+    from core.prompted.train import TrainConfig, Trainer
 
     tmp = Path(tempfile.mkdtemp(prefix="seglab_bench_train_"))
     write_export(tmp / "Cracks", "crack", 12, seed=1)

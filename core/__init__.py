@@ -1,4 +1,9 @@
-"""SegLab: image and video segmentation research tools (library and CLI)."""
+"""SegLab: image and video segmentation research tools, as a library and one command line.
+
+Packages, one per pipeline or shared concern: models, data, prompted, openvocab, metrics, results, draw
+(docs/architecture.md draws how they connect). Entry points: `core.cli` (`python -m core <command>`), `core.errors`.
+Never imports gradio, demo or bench: the app and the benchmarks are built on top of the library, never inside it.
+"""
 
 import os as _os
 

@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list the registered models and where each would load from")
     _common(p)
 
-    from core.results_cli import add_parser
+    from core.results.cli import add_parser
 
     add_parser(sub)
     return parser
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     if getattr(args, "models", None):
-        from core.registry import set_models_mode
+        from core.models import set_models_mode
 
         set_models_mode(args.models)
     command = "python -m core " + " ".join(shlex.quote(a) for a in argv)
@@ -126,11 +126,11 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_segment(args, command: str) -> int:
     from PIL import Image
 
-    from core.overlay import overlay
-    from core.postprocess import Cleanup
-    from core.prompted import load_segmenter
-    from core.prompted_batch import segment_files
-    from core.prompts import mask_filename, parse_prompts
+    from core.draw.overlay import overlay
+    from core.prompted.cleanup import Cleanup
+    from core.prompted.segmenter import load_segmenter
+    from core.prompted.batch import segment_files
+    from core.prompted.prompts import mask_filename, parse_prompts
 
     prompts = parse_prompts(args.prompt, args.label)
     seg = load_segmenter(args.model)
@@ -150,7 +150,7 @@ def cmd_segment(args, command: str) -> int:
 def cmd_prepare(args, command: str) -> int:
     from collections import Counter
 
-    from core.manifest import prepare
+    from core.prompted.manifest import prepare
 
     rows = prepare(args.export, Path(args.out), seed=args.seed)
     counts = Counter((r.split, r.label) for r in rows)
@@ -163,9 +163,9 @@ def cmd_prepare(args, command: str) -> int:
 
 
 def cmd_evaluate(args, command: str) -> int:
-    from core.evaluate import EvalConfig, evaluate
-    from core.prompted import load_segmenter
-    from core.registry import registry
+    from core.prompted.evaluate import EvalConfig, evaluate
+    from core.prompted.segmenter import load_segmenter
+    from core.models import registry
 
     seg = load_segmenter(args.model)
     _, source = registry().resolve(args.model, family="clipseg")
@@ -183,7 +183,7 @@ def cmd_evaluate(args, command: str) -> int:
 
 
 def cmd_train(args, command: str) -> int:
-    from core.train import TrainConfig, train
+    from core.prompted.train import TrainConfig, train
 
     cfg = TrainConfig(args.manifest, args.out, args.model, args.size, args.epochs, args.batch, args.lr,
                       args.weight_decay, args.pos_weight, args.freeze_encoder, args.balance_datasets, args.seed,
@@ -200,10 +200,10 @@ def cmd_train(args, command: str) -> int:
 
 
 def cmd_evaluate_semantic(args, command: str) -> int:
-    from core.class_names import load_class_file
-    from core.registry import registry
-    from core.sclip import DenseConfig, SCLIPPredictor
-    from core.semantic_eval import evaluate_semantic
+    from core.openvocab.class_names import load_class_file
+    from core.models import registry
+    from core.openvocab.sclip import DenseConfig, SCLIPPredictor
+    from core.openvocab.evaluate import evaluate_semantic
 
     classes = load_class_file(args.classes)
     cfg = DenseConfig(short_side=args.short_side, logit_scale=args.logit_scale, prob_thd=args.prob_thd,
@@ -219,7 +219,7 @@ def cmd_evaluate_semantic(args, command: str) -> int:
 
 
 def cmd_import_reported(args, command: str) -> int:
-    from core.reported import import_reported
+    from core.results.reported import import_reported
 
     paths = import_reported(Path(args.reference), Path(args.out))
     print(f"wrote {len(paths)} reported runs under {args.out}")
@@ -227,12 +227,12 @@ def cmd_import_reported(args, command: str) -> int:
 
 
 def cmd_demo_data(args, command: str) -> int:
-    from core.synthetic_coco import write_export
+    from core.data.synthetic.coco_export import write_export
 
     out = Path(args.out)
     write_export(out / "Cracks", "crack", args.images, seed=1)
     write_export(out / "Drywall-Join-Detect", "taping_area", args.images, seed=2)
-    from core.synthetic_semantic import write_semantic_set
+    from core.data.synthetic.semantic_scenes import write_semantic_set
 
     write_semantic_set(out / "semantic", n=args.images)
     print(f"wrote two synthetic exports under {out} (Cracks, Drywall-Join-Detect) and a semantic set "
@@ -241,13 +241,13 @@ def cmd_demo_data(args, command: str) -> int:
 
 
 def cmd_models(args, command: str) -> int:
-    from core.registry import registry
+    from core.models import registry
 
     reg = registry()
     for name in reg.names():
         spec, source = reg.resolve(name)
         print(f"{name}\t{source.describe()}\t(override: {spec.env_var})\t{spec.description}")
-    from core.prompted import available_models, model_defaults
+    from core.prompted.segmenter import available_models, model_defaults
 
     for folder in available_models()[1:]:
         threshold, size = model_defaults(folder)
@@ -256,7 +256,7 @@ def cmd_models(args, command: str) -> int:
 
 
 def cmd_results(args, command: str) -> int:
-    from core.results_cli import run
+    from core.results.cli import run
 
     return run(args)
 

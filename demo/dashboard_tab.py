@@ -1,4 +1,4 @@
-"""Tab 4: the dashboard over every stored run (core.runs, core.run_charts)."""
+"""Tab 4: the dashboard over every stored run (core.results.runs, core.results.charts)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from urllib.parse import quote
 import gradio as gr
 import pandas as pd
 
-from core import run_charts
+from core.results import charts as run_charts
 from core.errors import BadInput
-from core.run_views import choices, colour_deltas, display_table, problems_text, results_root, shade_reported
-from core.runs import DEFAULT_COLUMNS, compare, filter_runs, load_runs, provenance_text
-from demo.common import guarded, request_dir
+from core.results.views import choices, colour_deltas, display_table, problems_text, results_root, shade_reported
+from core.results.runs import DEFAULT_COLUMNS, compare, filter_runs, load_runs, provenance_text
+from demo.handling import guarded, request_dir
 
 METRICS = ["miou", "dice", "pixel_accuracy"]
 SCOPES = ["per_prompt", "per_label", "per_class"]

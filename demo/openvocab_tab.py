@@ -1,4 +1,4 @@
-"""Tab 2: open-vocabulary segmentation (SCLIP dense predictor for now) over core.sclip."""
+"""Tab 2: open-vocabulary segmentation (SCLIP dense predictor for now) over core.openvocab.sclip."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from core.class_names import CLASS_LIST_DIR, parse_classes, preset_names
+from core.openvocab.class_names import CLASS_LIST_DIR, parse_classes, preset_names
 from core.errors import BadInput
-from core.examples import example_images
-from core.images import load_image
-from core.overlay import downscale
-from core.registry import registry
-from core.sclip import DenseConfig, SCLIPPredictor
-from demo.common import guarded
+from core.data.examples import example_images
+from core.data.images import load_image
+from core.draw.overlay import downscale
+from core.models import registry
+from core.openvocab.sclip import DenseConfig, SCLIPPredictor
+from demo.handling import guarded
 
 SWITCHES = ["PAMR", "ResCLIP RCS", "ResCLIP SFR", "DenseCRF"]
 SHARE_COLUMNS = ["class", "pixels_%"]

@@ -1,18 +1,18 @@
-"""Tab 1: prompted segmentation (drywall QA) over core.prompted."""
+"""Tab 1: prompted segmentation (drywall QA) over core.prompted.segmenter."""
 
 from __future__ import annotations
 
 import gradio as gr
 import pandas as pd
 
-from core.clipseg_model import SIZES
+from core.models.clipseg import SIZES
 from core.errors import BadInput
-from core.examples import example_images
-from core.postprocess import Cleanup
-from core.prompted import available_models, check_threshold, load_segmenter, model_defaults
-from core.prompted_batch import segment_files
-from core.prompts import LABEL_PROMPTS, parse_prompts
-from demo.common import guarded, request_dir
+from core.data.examples import example_images
+from core.prompted.cleanup import Cleanup
+from core.prompted.segmenter import available_models, check_threshold, load_segmenter, model_defaults
+from core.prompted.batch import segment_files
+from core.prompted.prompts import LABEL_PROMPTS, parse_prompts
+from demo.handling import guarded, request_dir
 
 TABLE_COLUMNS = ["image", "prompt", "file", "coverage_%", "seconds", "encode_s", "threshold", "size"]
 

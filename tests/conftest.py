@@ -24,14 +24,14 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def tiny_clipseg():
-    from core.registry import registry
+    from core.models import registry
 
     return registry().get("clipseg")
 
 
 @pytest.fixture(scope="session")
 def segmenter(tiny_clipseg):
-    from core.prompted import load_segmenter
+    from core.prompted.segmenter import load_segmenter
 
     return load_segmenter("clipseg")
 
@@ -40,7 +40,7 @@ def segmenter(tiny_clipseg):
 def wall_png(tmp_path):
     from PIL import Image
 
-    from core.synthetic import draw_wall
+    from core.data.synthetic.walls import draw_wall
 
     p = tmp_path / "wall one.png"
     Image.fromarray(draw_wall(120, 160, seed=5).image).save(p)
@@ -49,8 +49,8 @@ def wall_png(tmp_path):
 
 @pytest.fixture(scope="session")
 def synthetic_manifest(tmp_path_factory):
-    from core.manifest import prepare
-    from core.synthetic_coco import write_export
+    from core.prompted.manifest import prepare
+    from core.data.synthetic.coco_export import write_export
 
     root = tmp_path_factory.mktemp("exports")
     write_export(root / "Cracks", "crack", 10, seed=1, size=(96, 128))
@@ -61,7 +61,7 @@ def synthetic_manifest(tmp_path_factory):
 
 
 def measured_record(name, miou, seconds=0.5, device="cpu", per_prompt=None, epochs=0, task="prompted"):
-    from core.results import new_record
+    from core.results.records import new_record
 
     rec = new_record(task, name, {"kind": "measured", "command": f"python -m core evaluate --out {name}.json"},
                      model={"name": "clipseg", "source": "tiny random weights", "image_size": 352},
@@ -85,7 +85,7 @@ def results_dir(tmp_path_factory):
     """Reported runs as committed, two measured runs, and one broken file."""
     import shutil
 
-    from core.results import write_record
+    from core.results.records import write_record
 
     root = tmp_path_factory.mktemp("results")
     shutil.copytree(ROOT / "results" / "reported", root / "reported")
@@ -98,7 +98,7 @@ def results_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory):
     """A models/ folder holding one fine-tuned tiny CLIPSeg (one short epoch of real training)."""
-    from core.train import TrainConfig, train
+    from core.prompted.train import TrainConfig, train
     from drawn_sets import drawn_manifest
 
     root = tmp_path_factory.mktemp("finetune")

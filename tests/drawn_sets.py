@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from core.manifest import prepare
-from core.synthetic_coco import mask_polygons
+from core.prompted.manifest import prepare
+from core.data.synthetic.coco_export import mask_polygons
 
 
 def draw(kind: str, seed: int, size: int = 96):

@@ -27,7 +27,7 @@ def test_request_folders_older_than_an_hour_are_pruned(monkeypatch, tmp_path):
     import os
     import tempfile
 
-    from demo.common import REQUEST_ROOT_NAME, request_dir
+    from demo.handling import REQUEST_ROOT_NAME, request_dir
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     old = tmp_path / REQUEST_ROOT_NAME / "masks_old"

@@ -5,11 +5,11 @@ import pytest
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from core.coco import annotation_mask, load_coco, union_mask
+from core.data.coco import annotation_mask, load_coco, union_mask
 from core.errors import BadInput
-from core.metrics import iou_dice
-from core.synthetic import draw_wall
-from core.synthetic_coco import mask_polygons, write_export
+from core.metrics.binary import iou_dice
+from core.data.synthetic.walls import draw_wall
+from core.data.synthetic.coco_export import mask_polygons, write_export
 
 
 def test_polygons_and_rle_match_pycocotools(tmp_path):

@@ -2,12 +2,12 @@ import json
 
 import pytest
 
-import core.evaluate as ev
+import core.prompted.evaluate as ev
 from core.errors import BadInput
-from core.evaluate import EvalConfig, evaluate
-from core.manifest import read_manifest
-from core.metrics import SWEEP
-from core.results import validate
+from core.prompted.evaluate import EvalConfig, evaluate
+from core.prompted.manifest import read_manifest
+from core.metrics.binary import SWEEP
+from core.results.records import validate
 
 
 def run(manifest, out, segmenter, **kw):
@@ -39,9 +39,9 @@ def test_record_with_tuned_threshold_and_breakdowns(synthetic_manifest, segmente
 def test_per_pair_metrics_match_direct_computation(synthetic_manifest, segmenter, tmp_path):
     import numpy as np
 
-    from core.images import load_image
-    from core.metrics import iou_dice
-    from core.prompted import PromptedRequest
+    from core.data.images import load_image
+    from core.metrics.binary import iou_dice
+    from core.prompted.segmenter import PromptedRequest
 
     rec = run(synthetic_manifest, tmp_path / "c.json", segmenter, split="val", prompts="canonical", threshold=0.5)
     ious, dices = [], []

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from core.errors import BadInput
-from core.images import load_image
+from core.data.images import load_image
 
 
 def save(tmp_path, name, img, **kw):

@@ -3,7 +3,7 @@ from collections import Counter
 import pytest
 
 from core.errors import BadInput
-from core.manifest import ManifestRow, label_for_export, read_manifest, resplit, write_manifest
+from core.prompted.manifest import ManifestRow, label_for_export, read_manifest, resplit, write_manifest
 
 
 def rows_for(n_crack, n_tape):

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torchmetrics.classification import BinaryF1Score, BinaryJaccardIndex
 
-from core.metrics import SWEEP, choose_threshold, iou_dice, sweep_counts
+from core.metrics.binary import SWEEP, choose_threshold, iou_dice, sweep_counts
 
 
 def test_hand_computed_cases():

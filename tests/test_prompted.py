@@ -5,9 +5,9 @@ from PIL import Image
 
 from conftest import rgb
 from core.errors import BadInput
-from core.postprocess import Cleanup, clean_mask
-from core.prompted import PromptedRequest, write_masks
-from core.prompts import LABEL_PROMPTS
+from core.prompted.cleanup import Cleanup, clean_mask
+from core.prompted.segmenter import PromptedRequest, write_masks
+from core.prompted.prompts import LABEL_PROMPTS
 
 
 def test_shared_encoding_equals_the_full_forward_per_prompt(segmenter, tiny_clipseg):

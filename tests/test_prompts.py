@@ -1,7 +1,7 @@
 import pytest
 
 from core.errors import BadInput
-from core.prompts import LABEL_PROMPTS, mask_filename, parse_prompts, prompt_slug, unique_slugs
+from core.prompted.prompts import LABEL_PROMPTS, mask_filename, parse_prompts, prompt_slug, unique_slugs
 
 
 @pytest.mark.parametrize("prompt,slug", [

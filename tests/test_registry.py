@@ -4,9 +4,9 @@ import time
 import pytest
 import torch
 
-from core.clipseg_model import CLIPSEG_SPEC
+from core.models.clipseg import CLIPSEG_SPEC
 from core.errors import ModelUnavailable
-from core.registry import ModelRegistry, ModelSpec
+from core.models import ModelRegistry, ModelSpec
 
 
 def counting_spec(calls, env_var="SEGLAB_TESTMODEL"):

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from core.reported import import_reported
-from core.results import new_record, validate, write_record
+from core.results.reported import import_reported
+from core.results.records import new_record, validate, write_record
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT.parent / "shared" / "reference" / "reported_results.md"

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from conftest import measured_record
-from core import run_charts
-from core.results import write_record
-from core.runs import compare, filter_runs, load_runs
+from core.results import charts as run_charts
+from core.results.records import write_record
+from core.results.runs import compare, filter_runs, load_runs
 
 
 def test_loads_valid_runs_and_lists_broken_files(results_dir):

@@ -3,11 +3,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.class_names import load_class_file, parse_classes, preset_names
+from core.openvocab.class_names import load_class_file, parse_classes, preset_names
 from core.errors import BadInput
-from core.refine import pamr
-from core.sclip import DenseConfig, SCLIPPredictor
-from core.sclip_attention import csa_attention, vanilla_attention
+from core.openvocab.refine import pamr
+from core.openvocab.sclip import DenseConfig, SCLIPPredictor
+from core.openvocab.attention import csa_attention, vanilla_attention
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_vanilla_path_matches_multihead_attention(vit_b16_block):
 
 @pytest.fixture(scope="module")
 def predictor():
-    from core.registry import registry
+    from core.models import registry
 
     return SCLIPPredictor(registry().get("openclip"))
 
@@ -158,7 +158,7 @@ def test_one_class_unicode_and_image_sizes(predictor):
 def test_trimmed_text_encoding_equals_open_clip():
     import open_clip
 
-    from core.sclip import encode_text_trimmed
+    from core.openvocab.sclip import encode_text_trimmed
 
     torch.manual_seed(0)
     model = open_clip.create_model("ViT-B-16-quickgelu").eval()
@@ -168,9 +168,9 @@ def test_trimmed_text_encoding_equals_open_clip():
 
 
 def test_text_embeddings_are_reused_from_disk(monkeypatch, tmp_path):
-    import core.sclip as sclip
-    from core.openclip_model import load_openclip
-    from core.registry import registry
+    import core.openvocab.sclip as sclip
+    from core.models.openclip import load_openclip
+    from core.models import registry
 
     monkeypatch.setenv("SEGLAB_CACHE", str(tmp_path))
     location = registry().get("openclip").location

@@ -5,13 +5,13 @@ import pytest
 import torch
 from torchmetrics.classification import MulticlassJaccardIndex
 
-from core.class_names import load_class_file
+from core.openvocab.class_names import load_class_file
 from core.errors import BadInput
-from core.results import validate
-from core.sclip import DenseConfig, SCLIPPredictor
-from core.semantic_eval import evaluate_semantic
-from core.semantic_metrics import boundary_f1, confusion, iou_from_confusion, small_object_ious
-from core.synthetic_semantic import write_semantic_set
+from core.results.records import validate
+from core.openvocab.sclip import DenseConfig, SCLIPPredictor
+from core.openvocab.evaluate import evaluate_semantic
+from core.metrics.semantic import boundary_f1, confusion, iou_from_confusion, small_object_ious
+from core.data.synthetic.semantic_scenes import write_semantic_set
 
 
 def test_miou_matches_torchmetrics_with_ignore_pixels():
@@ -65,7 +65,7 @@ def semantic_set(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def predictor():
-    from core.registry import registry
+    from core.models import registry
 
     return SCLIPPredictor(registry().get("openclip"))
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from core.errors import BadInput
-from core.manifest import read_manifest, write_manifest
-from core.train import TrainConfig, Trainer, collapse_warning, fresh_copy, train, validate
+from core.prompted.manifest import read_manifest, write_manifest
+from core.prompted.train import TrainConfig, Trainer, collapse_warning, fresh_copy, train, validate
 from drawn_sets import drawn_manifest
 
 
@@ -38,7 +38,7 @@ def test_training_really_learns(drawn, tmp_path, capsys):
         rows = list(csv.DictReader(fh))
     assert len(rows) == 15 and {"train_loss", "val_loss", "val_miou", "val_dice", "val_miou_best", "pred_pos_frac"} <= set(rows[0])
     # the folder loads through the same loader, with its stored threshold as the default
-    from core.prompted import available_models, load_segmenter, model_defaults
+    from core.prompted.segmenter import available_models, load_segmenter, model_defaults
 
     seg = load_segmenter(str(out))
     assert seg.default_threshold == meta["threshold"] and model_defaults(str(out)) == (meta["threshold"], 352)

@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from core.errors import BadInput
-from core.images import load_image
-from core.manifest import ManifestRow
-from core.prompts import LABEL_PROMPTS
+from core.data.images import load_image
+from core.prompted.manifest import ManifestRow
+from core.prompted.prompts import LABEL_PROMPTS
 
 
 @dataclass

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.coco import ANNOTATION_FILE, load_coco, union_mask
+from core.data.coco import ANNOTATION_FILE, load_coco, union_mask
 from core.errors import BadInput
-from core.prompts import LABEL_PROMPTS
+from core.prompted.prompts import LABEL_PROMPTS
 
 SPLITS = ("train", "val", "test")
 EXPORT_LABELS = (  # first match on the export's folder name wins

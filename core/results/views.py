@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.results import REPO_ROOT
-from core.runs import DEFAULT_COLUMNS, Runs
+from core.results.records import REPO_ROOT
+from core.results.runs import DEFAULT_COLUMNS, Runs
 
 REPORTED_SHADE = "background-color: #fff4d6"
 

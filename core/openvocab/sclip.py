@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from core.class_names import ClassList
-from core.openclip_model import OpenClip
-from core.sclip_attention import csa_attention, interpolate_positions, sfr_affinity, vanilla_attention_map
+from core.openvocab.class_names import ClassList
+from core.models.openclip import OpenClip
+from core.openvocab.attention import csa_attention, interpolate_positions, sfr_affinity, vanilla_attention_map
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class SCLIPPredictor:
         """One file per set of text weights, so a class name is encoded once per machine, not per process."""
         import hashlib
 
-        from core.registry import cache_dir
+        from core.models import cache_dir
 
         proj = self.model.text_projection
         w = proj.weight if isinstance(proj, torch.nn.Linear) else proj
@@ -199,7 +199,7 @@ class SCLIPPredictor:
         return acc / count
 
     def predict(self, image: np.ndarray, classes: ClassList, cfg: DenseConfig = DenseConfig()) -> DenseResult:
-        from core.refine import refine_logits, refine_probabilities
+        from core.openvocab.refine import refine_logits, refine_probabilities
 
         t0 = time.perf_counter()
         ran = []

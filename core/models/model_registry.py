@@ -190,22 +190,3 @@ class ModelRegistry:
 def _short(exc: Exception, limit: int = 200) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-_REGISTRY: ModelRegistry | None = None
-_REGISTRY_LOCK = threading.Lock()
-
-
-def registry() -> ModelRegistry:
-    """The process-wide registry, with every SegLab model registered."""
-    global _REGISTRY
-    with _REGISTRY_LOCK:
-        if _REGISTRY is None:
-            reg = ModelRegistry()
-            from core.clipseg_model import CLIPSEG_SPEC
-            from core.openclip_model import OPENCLIP_SPEC
-
-            reg.register(CLIPSEG_SPEC)
-            reg.register(OPENCLIP_SPEC)
-            _REGISTRY = reg
-        return _REGISTRY

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from core.registry import ModelSpec
+from core.models.model_registry import ModelSpec
 
 MODEL_NAME = "ViT-B-16-quickgelu"
 PRETRAINED = "openai"

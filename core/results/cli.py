@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from core.errors import BadInput
-from core.run_views import display_table, problems_text, results_root
-from core.runs import Runs, compare, filter_runs, load_runs, provenance_text
+from core.results.views import display_table, problems_text, results_root
+from core.results.runs import Runs, compare, filter_runs, load_runs, provenance_text
 
 
 def add_parser(sub) -> None:

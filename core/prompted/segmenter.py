@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core.clipseg_model import SIZES, ClipSegPredictor
+from core.models.clipseg import SIZES, ClipSegPredictor
 from core.errors import BadInput
-from core.postprocess import Cleanup, clean_mask
-from core.prompts import LABEL_PROMPTS, image_id_safe, mask_filename, unique_slugs
+from core.prompted.cleanup import Cleanup, clean_mask
+from core.prompted.prompts import LABEL_PROMPTS, image_id_safe, mask_filename, unique_slugs
 
 
 @dataclass
@@ -143,7 +143,7 @@ def write_masks(result: PromptedResult, out_dir: Path) -> list[Path]:
 
 def load_segmenter(model: str = "clipseg") -> PromptedSegmenter:
     """A segmenter on a registered name or a fine-tuned folder, with that model's stored defaults."""
-    from core.registry import registry
+    from core.models import registry
 
     clipseg = registry().get(model, family="clipseg")
     return PromptedSegmenter(ClipSegPredictor(clipseg), clipseg.threshold, clipseg.size)
@@ -153,7 +153,7 @@ def models_dir() -> Path:
     """Where fine-tuned folders live: SEGLAB_MODELS_DIR, else models/ in the repository."""
     import os
 
-    from core.results import REPO_ROOT
+    from core.results.records import REPO_ROOT
 
     return Path(os.environ.get("SEGLAB_MODELS_DIR") or REPO_ROOT / "models")
 
@@ -173,7 +173,7 @@ def model_defaults(model: str) -> tuple[float, int]:
     """(threshold, size) stored with a fine-tuned folder, without loading it; hub defaults otherwise."""
     import json
 
-    from core.clipseg_model import DEFAULT_SIZE, DEFAULT_THRESHOLD, METADATA_FILE
+    from core.models.clipseg import DEFAULT_SIZE, DEFAULT_THRESHOLD, METADATA_FILE
 
     meta = Path(model) / METADATA_FILE
     if model != "clipseg" and meta.is_file():

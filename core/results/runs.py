@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.results import validate
+from core.results.records import validate
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 HEADLINE = ["miou", "dice", "pixel_accuracy"]

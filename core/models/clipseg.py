@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from core.registry import ModelSpec
+from core.models.model_registry import ModelSpec
 
 HUB_ID = "CIDAS/clipseg-rd64-refined"
 SIZES = (352, 512, 1024)
@@ -80,7 +80,7 @@ def build_random_clipseg(folder: Path, tiny: bool = True, seed: int = 0) -> Path
     """Write a randomly initialised CLIPSeg (model + processor) in the save_pretrained format."""
     from transformers import CLIPSegForImageSegmentation, CLIPSegProcessor, CLIPTokenizer, ViTImageProcessor
 
-    from core.clip_vocab import write_clip_vocab
+    from core.models.clip_vocab import write_clip_vocab
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -12,11 +12,11 @@ import numpy as np
 from PIL import Image
 
 from core.errors import SegLabError
-from core.images import load_image
-from core.overlay import downscale
-from core.postprocess import Cleanup
-from core.prompted import PromptedRequest, PromptedSegmenter, write_masks
-from core.prompts import image_id_safe
+from core.data.images import load_image
+from core.draw.overlay import downscale
+from core.prompted.cleanup import Cleanup
+from core.prompted.segmenter import PromptedRequest, PromptedSegmenter, write_masks
+from core.prompted.prompts import image_id_safe
 
 MAX_FILES = 16
 

@@ -10,7 +10,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 from skimage import measure
 
-from core.synthetic import draw_wall
+from core.data.synthetic.walls import draw_wall
 
 
 def mask_polygons(mask: np.ndarray) -> list[list[float]]:

@@ -1,4 +1,4 @@
-"""Helpers every tab uses: the tiny-mode banner and turning errors into messages."""
+"""What every tab shares around its handlers: the tiny-mode banner, errors turned into messages, request folders."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import traceback
 from pathlib import Path
 
 from core.errors import ModelUnavailable, SegLabError
-from core.registry import models_mode
+from core.models import models_mode
 
 log = logging.getLogger("seglab")
 

@@ -23,7 +23,7 @@ REQUIRED = {
     "schema_version": int, "run_id": str, "created": str, "task": str, "model": dict, "dataset": dict,
     "config": dict, "metrics": dict, "timing": dict, "provenance": dict,
 }
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def git_commit() -> str | None:

@@ -13,12 +13,13 @@ import numpy as np
 from tqdm import tqdm
 
 from core.errors import BadInput
-from core.images import load_image
-from core.manifest import ManifestRow, read_manifest
-from core.metrics import SWEEP, SweepCounts, choose_threshold, sweep_counts
-from core.prompted import PromptedResult, PromptMask, PromptedSegmenter, check_size, check_threshold, write_masks
-from core.prompts import LABEL_PROMPTS, unique_slugs
-from core.results import new_record, write_record
+from core.data.images import load_image
+from core.prompted.manifest import ManifestRow, read_manifest
+from core.metrics.binary import SWEEP, SweepCounts, choose_threshold, sweep_counts
+from core.prompted.segmenter import PromptedResult, PromptMask, PromptedSegmenter, check_size, check_threshold, write_masks
+from core.prompted.prompts import LABEL_PROMPTS, unique_slugs
+from core.results.checkpoint import Checkpoint
+from core.results.records import new_record, write_record
 
 
 @dataclass
@@ -56,51 +57,6 @@ class PhaseResult:
     thresholds: tuple[float, ...]
     pairs: list[PairCounts] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
-
-
-class Checkpoint:
-    """Rows done so far, one JSON line each, so an interrupted run resumes where it stopped."""
-
-    def __init__(self, path: Path, key: str):
-        self.path = path
-        self.done: dict[tuple, dict] = {}
-        if path.is_file():
-            lines = path.read_text().splitlines()
-            if lines and json.loads(lines[0]).get("key") == key:
-                for line in lines[1:]:
-                    try:
-                        item = json.loads(line)
-                    except json.JSONDecodeError:
-                        break  # a line cut by the interruption: that row is done again
-                    self.done[(item["phase"], item["image_id"], item["label"])] = item
-            else:
-                path.unlink()
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"key": key}) + "\n")
-        self._fh = path.open("a")
-
-    def add(self, item: dict) -> None:
-        self._fh.write(json.dumps(item) + "\n")
-        self._fh.flush()
-
-    @contextlib.contextmanager
-    def running(self):
-        """Work under it: an interruption or failure keeps the rows done so far for the next run."""
-        try:
-            yield self
-        except KeyboardInterrupt:
-            self.close(remove=False)
-            raise BadInput(f"Interrupted; progress is kept in {self.path}. Run the same command again to resume.") \
-                from None
-        except BaseException:
-            self.close(remove=False)
-            raise
-
-    def close(self, remove: bool) -> None:
-        self._fh.close()
-        if remove:
-            self.path.unlink(missing_ok=True)
 
 
 def prompts_for(label: str, mode: str) -> list[str]:

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from core.errors import BadInput
-from core.results import new_record, run_name, write_record
+from core.results.records import new_record, run_name, write_record
 
 DRYWALL_SOURCE = 'Prompted Segmentation for Drywall QA — Final Report (seeds/003_018f9a63bc22616c.txt)'
 OPENVOCAB_SOURCES = {

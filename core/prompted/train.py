@@ -18,13 +18,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from core.clipseg_model import METADATA_FILE, ClipSeg, decode_logits, vision_activations
+from core.models.clipseg import METADATA_FILE, ClipSeg, decode_logits, vision_activations
 from core.errors import BadInput
-from core.evaluate import PairCounts, summarise
-from core.manifest import read_manifest
-from core.metrics import SWEEP, choose_threshold, sweep_counts
-from core.prompts import LABEL_PROMPTS
-from core.train_data import PairSource, positive_fraction
+from core.prompted.evaluate import PairCounts, summarise
+from core.prompted.manifest import read_manifest
+from core.metrics.binary import SWEEP, choose_threshold, sweep_counts
+from core.prompted.prompts import LABEL_PROMPTS
+from core.prompted.train_data import PairSource, positive_fraction
 
 log = logging.getLogger("seglab.train")
 POS_WEIGHT_CAP = 50.0
@@ -288,7 +288,7 @@ class Trainer:
 
 def fresh_copy(model: str) -> ClipSeg:
     """A trainable copy, never the registry's shared one (so serving and training do not share weights)."""
-    from core.registry import registry
+    from core.models import registry
 
     return registry().fresh(model, family="clipseg")
 
@@ -296,9 +296,9 @@ def fresh_copy(model: str) -> ClipSeg:
 def train(cfg: TrainConfig, resume: bool = False, results_dir: Path | None = Path("results/runs"),
           command: str = "", on_step=None) -> dict:
     """Train, keep the best epoch in cfg.out, and write results records for val and test (threshold locked)."""
-    from core.evaluate import EvalConfig, evaluate
-    from core.prompted import PromptedSegmenter
-    from core.results import run_name
+    from core.prompted.evaluate import EvalConfig, evaluate
+    from core.prompted.segmenter import PromptedSegmenter
+    from core.results.records import run_name
 
     if cfg.size not in (352, 512, 1024):
         raise BadInput(f"--size must be 352, 512 or 1024; got {cfg.size}.")
@@ -330,7 +330,7 @@ def train(cfg: TrainConfig, resume: bool = False, results_dir: Path | None = Pat
         rec["config"]["threshold_source"] = "tuned on val during training"
         rec["training"] = {**summary, "config": asdict(cfg)}
         rec["timing"]["train_seconds"] = train_seconds
-        from core.results import write_record
+        from core.results.records import write_record
 
         write_record(rec, out)
         records[split] = str(out)
@@ -339,6 +339,6 @@ def train(cfg: TrainConfig, resume: bool = False, results_dir: Path | None = Pat
 
 
 def _predictor(clipseg: ClipSeg):
-    from core.clipseg_model import ClipSegPredictor
+    from core.models.clipseg import ClipSegPredictor
 
     return ClipSegPredictor(clipseg)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from core.registry import cache_dir
-from core.synthetic import draw_wall
+from core.models import cache_dir
+from core.data.synthetic.walls import draw_wall
 
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 

@@ -12,13 +12,13 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from core.class_names import ClassList
+from core.openvocab.class_names import ClassList
 from core.errors import BadInput
-from core.evaluate import Checkpoint
-from core.images import load_image
-from core.results import new_record, write_record
-from core.sclip import DenseConfig
-from core.semantic_metrics import (BOUNDARY_TOLERANCE_PX, SMALL_OBJECT_PX, boundary_f1, confusion,
+from core.results.checkpoint import Checkpoint
+from core.data.images import load_image
+from core.results.records import new_record, write_record
+from core.openvocab.sclip import DenseConfig
+from core.metrics.semantic import (BOUNDARY_TOLERANCE_PX, SMALL_OBJECT_PX, boundary_f1, confusion,
                                    iou_from_confusion, small_object_ious)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
