@@ -95,7 +95,7 @@ class SCLIPPredictor:
     def _load_disk_cache(self) -> None:
         path = self._disk_cache_path()
         try:
-            stored = torch.load(path, map_location="cpu") if path.is_file() else {}
+            stored = torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else {}
         except Exception:  # a damaged cache file is rebuilt, never fatal
             stored = {}
         with self.c.text_lock:

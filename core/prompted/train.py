@@ -181,7 +181,7 @@ class Trainer:
     def load_checkpoint(self) -> bool:
         if not self.ckpt_path.is_file():
             return False
-        state = torch.load(self.ckpt_path, map_location=self.c.device, weights_only=False)
+        state = torch.load(self.ckpt_path, map_location=self.c.device, weights_only=True)
         changed = {k for k in ("manifest", "size", "batch", "seed", "model", "balance_datasets", "freeze_encoder")
                    if state["config"].get(k) != asdict(self.cfg).get(k)}
         if changed:
