@@ -80,6 +80,9 @@ def measured_record(name, miou, seconds=0.5, device="cpu", per_prompt=None, epoc
     return rec
 
 
+REPORTED_RUNS = len(list((ROOT / "results" / "reported").rglob("*.json")))
+
+
 @pytest.fixture(scope="session")
 def results_dir(tmp_path_factory):
     """Reported runs as committed, two measured runs, and one broken file."""

@@ -44,8 +44,11 @@ def test_reported_import_matches_the_published_table(tmp_path):
     paths = import_reported(REFERENCE, tmp_path)
     recs = {p.stem: json.loads(p.read_text()) for p in paths}
     assert len([r for r in recs.values() if r["task"] == "prompted"]) == 7
-    assert len([r for r in recs.values() if r["task"] == "openvocab"]) == 26
+    assert len([r for r in recs.values() if r["task"] == "openvocab"]) == 42
     assert all(validate(r) == [] and r["provenance"]["kind"] == "reported" for r in recs.values())
+    corr = recs["reported_openvocab_corrclip_sam2_masks_32_points_per_side_coco_stuff164k"]
+    assert corr["metrics"]["overall"] == {"miou": 0.316} and "SAM2" in corr["model"]["source"]
+    assert corr["provenance"]["source"].startswith("CorrCLIP README")
     best = recs["reported_drywall_clipseg_ft_e16_512_thr04_v1"]
     assert best["metrics"]["overall"] == {"miou": 0.4701, "dice": 0.6160}
     assert best["metrics"]["per_label"]["taping_area"]["dice"] == 0.6718

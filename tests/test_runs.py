@@ -4,7 +4,7 @@ import time
 import pandas as pd
 import pytest
 
-from conftest import measured_record
+from conftest import REPORTED_RUNS, measured_record
 from core.results import charts as run_charts
 from core.results.records import write_record
 from core.results.runs import compare, filter_runs, load_runs
@@ -12,7 +12,7 @@ from core.results.runs import compare, filter_runs, load_runs
 
 def test_loads_valid_runs_and_lists_broken_files(results_dir):
     runs = load_runs(results_dir)
-    assert len(runs.table) == 33 + 2
+    assert REPORTED_RUNS == 49 and len(runs.table) == REPORTED_RUNS + 2
     assert set(runs.table["provenance"]) == {"measured", "reported"}
     assert runs.problems == [("runs/broken.json", runs.problems[0][1])]
     assert "not valid JSON" in runs.problems[0][1]
@@ -61,7 +61,7 @@ def test_filters(results_dir):
     assert set(filter_runs(t, task=["prompted"])["task"]) == {"prompted"}
     assert set(filter_runs(t, provenance=["measured"])["name"]) == {"fixture_measured_a", "fixture_measured_b"}
     assert list(filter_runs(t, search="E16_512")["name"]) == ["reported_drywall_clipseg_ft_e16_512_thr04_v1"]
-    assert len(filter_runs(t, dataset=["coco_stuff164k"], split=["val"])) == 5
+    assert len(filter_runs(t, dataset=["coco_stuff164k"], split=["val"])) == 7  # 5 dense CLIP rows, 2 CorrCLIP
     assert filter_runs(t, model=["nothing"]).empty
 
 

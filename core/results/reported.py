@@ -15,6 +15,7 @@ OPENVOCAB_SOURCES = {
     "ClearCLIP": "ClearCLIP README",
     "NACLIP (no PAMR)": "ResCLIP README (yvhangyang/ResCLIP, CVPR 2025)",
     "NACLIP + ResCLIP": "ResCLIP README (yvhangyang/ResCLIP, CVPR 2025)",
+    "CorrCLIP": "CorrCLIP README (zdk258/CorrCLIP, CorrCLIPv1/README.md, ICCV 2025)",
 }
 OPENVOCAB_DATASETS = {"VOC21": "voc21", "Context60": "context60", "COCO-Object": "coco_object", "VOC20": "voc20",
                       "Context59": "context59", "COCO-Stuff": "coco_stuff164k", "Cityscapes": "cityscapes",
@@ -97,11 +98,13 @@ def openvocab_records(text: str) -> list[dict]:
             short = re.sub(r"[^a-z0-9]+", "_", method.lower()).strip("_")
             out.append(new_record(
                 "openvocab", run_name(f"reported_openvocab_{short}_{ds}"),
-                {"kind": "reported", "source": OPENVOCAB_SOURCES.get(method, "reported_results.md")},
-                model={"name": method, "source": "CLIP ViT-B/16 (OpenAI)", "image_size": None},
+                {"kind": "reported", "source": OPENVOCAB_SOURCES.get(method, OPENVOCAB_SOURCES.get(
+                    method.split(",")[0], "reported_results.md"))},
+                model={"name": method, "image_size": None, "source": "CLIP ViT-B/16 (OpenAI)" + (
+                    " + SAM2 masks and the other models its README lists" if "SAM2" in method else "")},
                 dataset={"name": ds, "split": "val", "n": None},
                 config={"method": method, "pamr": False},
-                metrics={"overall": {"miou": val / 100.0}},
+                metrics={"overall": {"miou": round(val / 100.0, 6)}},
                 timing={"seconds_per_image": None, "device": None},
             ))
     return out
