@@ -31,7 +31,7 @@ def naive(predictor: ClipSegPredictor, image: np.ndarray, prompts: list[str], si
         logits = c.model(input_ids=tok["input_ids"].to(c.device), attention_mask=tok["attention_mask"].to(c.device),
                          pixel_values=pv).logits.float().cpu()
     logits = logits if logits.dim() == 3 else logits[None]
-    return [(predictor.upsample_probabilities(lg, image.shape[:2]) > threshold) for lg in logits]
+    return [(predictor.upsample_probabilities(lg, image.shape[:2]) >= threshold) for lg in logits]
 
 
 def main(argv=None) -> None:

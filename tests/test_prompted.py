@@ -6,7 +6,8 @@ from PIL import Image
 from conftest import rgb
 from core.errors import BadInput
 from core.prompted.cleanup import Cleanup, clean_mask
-from core.prompted.segmenter import PromptedRequest, write_masks
+from core.models.clipseg import ClipSegPredictor
+from core.prompted.segmenter import PromptedRequest, PromptedSegmenter, write_masks
 from core.prompted.prompts import LABEL_PROMPTS
 
 
@@ -31,8 +32,47 @@ def test_masks_are_binary_uint8_at_the_input_size(segmenter):
     for m in res.masks:
         assert m.mask.shape == (77, 123) and m.mask.dtype == np.uint8
         assert set(np.unique(m.mask)) <= {0, 255}
-        np.testing.assert_array_equal(m.mask == 255, m.probability > 0.5)
+        np.testing.assert_array_equal(m.mask == 255, m.probability >= 0.5)
         assert m.coverage == pytest.approx((m.mask == 255).mean())
+
+
+class ConstantLogits:
+    """A predictor whose logits are one value everywhere: logit 0 is probability sigmoid(0) = 0.5 exactly."""
+
+    def __init__(self, value: float):
+        self.value = value
+
+    def encode(self, image, size):
+        return size
+
+    def decode(self, encoded, prompts):
+        return torch.full((len(prompts), encoded, encoded), self.value)
+
+    upsample_probabilities = staticmethod(ClipSegPredictor.upsample_probabilities)
+
+
+def test_probability_exactly_at_the_threshold_is_foreground():
+    # the published inference: probs = sigmoid(logits); preds = probs >= threshold
+    seg = PromptedSegmenter(ConstantLogits(0.0))
+    at = seg.run(PromptedRequest(rgb(30, 41), "i", ["segment crack"], threshold=0.5), keep_probabilities=True)
+    assert (at.masks[0].probability == 0.5).all()
+    assert (at.masks[0].mask == 255).all() and at.masks[0].coverage == 1.0
+    above = seg.run(PromptedRequest(rgb(30, 41), "i", ["segment crack"], threshold=0.55))
+    assert (above.masks[0].mask == 0).all()
+    ens = seg.run(PromptedRequest(rgb(30, 41), "i", ["segment taping area"], threshold=0.5, ensemble=True))
+    assert (ens.masks[0].mask == 255).all()  # the mean of four exact 0.5 maps is 0.5
+
+
+def test_probabilities_at_the_model_size_are_the_sigmoid_of_the_logits(segmenter):
+    image = rgb(70, 90, seed=6)
+    pred = segmenter.predictor
+    logits = pred.decode(pred.encode(image, 352), ["segment crack"])[0]
+    _, maps = segmenter.probabilities(image, [["segment crack"]], 352, (352, 352))
+    (_, prob, _), = list(maps)
+    assert prob.shape == (352, 352)
+    np.testing.assert_array_equal(prob, torch.sigmoid(logits).numpy())
+    _, maps = segmenter.probabilities(image, [["segment crack"]], 352)
+    assert list(maps)[0][1].shape == (70, 90)  # default: the image's own size
 
 
 def test_threshold_moves_coverage_monotonically(segmenter):

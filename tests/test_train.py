@@ -51,6 +51,37 @@ def test_training_really_learns(drawn, tmp_path, capsys):
         assert rec["config"]["threshold"] == meta["threshold"] and rec["dataset"]["split"] == split
         assert [e["epoch"] for e in rec["training"]["epochs"]] == list(range(1, 16))
         assert rec["provenance"]["command"] == "python -m core train (test)"
+        # one prompt per row, the canonical one, as the published report validates and tests
+        assert rec["config"]["prompts"] == "canonical" and rec["dataset"]["n"] == len(read_manifest(drawn, split))
+        assert rec["config"]["score_at"] == "full" and rec["config"]["threshold_rule"] == ">="
+    assert_val_record_is_what_training_chose(summary, meta, tmp_path / "runs" / "learned_val.json")
+
+
+def assert_val_record_is_what_training_chose(summary: dict, meta: dict, val_record) -> None:
+    """The best val mIoU training reports is the val record's mIoU at the threshold training chose, and the
+    record's whole sweep is the sweep of the best epoch: both are scored on the same prompts and pixels."""
+    rec = json.loads(val_record.read_text())
+    assert rec["config"]["threshold"] == meta["threshold"] == meta["val"]["best_threshold"]
+    assert rec["metrics"]["overall"]["miou"] == pytest.approx(summary["best_val_miou"], rel=0, abs=1e-12)
+    assert rec["metrics"]["overall"]["miou"] == pytest.approx(meta["val"]["val_miou_best"], rel=0, abs=1e-12)
+    record_sweep = {p["threshold"]: p["miou"] for p in rec["threshold_sweep"]}
+    for point in meta["val"]["sweep"]:
+        assert record_sweep[point["threshold"]] == pytest.approx(point["miou"], rel=0, abs=1e-12)
+    assert max(record_sweep.values()) == pytest.approx(summary["best_val_miou"], rel=0, abs=1e-12)
+
+
+def test_val_record_matches_training_when_scored_at_model_size(drawn, tmp_path):
+    cfg = TrainConfig(str(drawn), str(tmp_path / "models" / "small"), epochs=2, batch=8, lr=2e-3, patience=100,
+                      val_limit=5, score_at="model")
+    summary = train(cfg, results_dir=tmp_path / "runs", command="python -m core train (test)")
+    meta = json.loads((tmp_path / "models" / "small" / "seglab.json").read_text())
+    assert meta["validation"] == {"prompts": "canonical", "score_at": "model", "threshold_rule": ">="}
+    rec = json.loads((tmp_path / "runs" / "small_val.json").read_text())
+    assert rec["config"]["score_at"] == "model" and rec["config"]["scored_size"] == "352x352"
+    assert rec["dataset"]["n"] == 5 and rec["config"]["limit"] == 5
+    assert_val_record_is_what_training_chose(summary, meta, tmp_path / "runs" / "small_val.json")
+    test_rec = json.loads((tmp_path / "runs" / "small_test.json").read_text())
+    assert test_rec["dataset"]["n"] == len(read_manifest(drawn, "test")) and test_rec["config"]["limit"] is None
 
 
 def test_resume_continues_exactly(drawn, tmp_path):
@@ -106,3 +137,5 @@ def test_bad_training_inputs(drawn, tmp_path):
         train(TrainConfig(str(empty), str(tmp_path / "z")), results_dir=None)
     with pytest.raises(BadInput, match="pos-weight"):
         train(TrainConfig(str(drawn), str(tmp_path / "w"), pos_weight="lots"), results_dir=None)
+    with pytest.raises(BadInput, match="score-at"):
+        train(TrainConfig(str(drawn), str(tmp_path / "v"), score_at="half"), results_dir=None)

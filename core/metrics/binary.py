@@ -7,6 +7,15 @@ from dataclasses import dataclass
 import numpy as np
 
 SWEEP = tuple(round(0.1 * i, 1) for i in range(1, 10))  # 0.1 ... 0.9
+THRESHOLD_RULE = ">="  # foreground when the probability is at least the threshold, as the published report does
+
+
+def foreground(prob: np.ndarray, threshold: float) -> np.ndarray:
+    """The boolean mask of a probability map: `prob >= threshold`, compared in the map's float dtype (as torch
+    compares a float32 tensor with a Python float, and as `sweep_counts` counts)."""
+    if np.issubdtype(prob.dtype, np.floating):
+        threshold = np.asarray(threshold, dtype=prob.dtype)
+    return prob >= threshold
 
 
 def iou_dice(pred: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
@@ -45,11 +54,16 @@ class SweepCounts:
 
 
 def sweep_counts(prob: np.ndarray, gt: np.ndarray, thresholds=SWEEP) -> SweepCounts:
-    """Counts for 'prob > t' at every threshold, from one histogram of the probabilities."""
-    # thresholds in the probabilities' dtype, as `prob > t` compares them
+    """Counts for 'prob >= t' at every threshold (increasing), from one histogram of the probabilities.
+
+    A pixel is foreground when its probability is at least the threshold (`probs >= threshold`, the rule of
+    the published drywall report), so 0.5 is foreground at threshold 0.5."""
+    # thresholds in the probabilities' dtype, as `prob >= t` compares them (float32 against a Python float)
     thr = np.asarray(thresholds, dtype=prob.dtype if np.issubdtype(prob.dtype, np.floating) else np.float64)
-    # number of thresholds strictly below each probability: positive at threshold j iff idx > j
-    idx = np.searchsorted(thr, prob.ravel(), side="left")
+    if thr.ndim != 1 or np.any(np.diff(thr) <= 0):
+        raise ValueError(f"sweep thresholds must be strictly increasing; got {list(thresholds)}")
+    # number of thresholds at or below each probability: positive at threshold j iff idx > j
+    idx = np.searchsorted(thr, prob.ravel(), side="right")
     gt = gt.astype(bool).ravel()
     n = len(thr)
     hist_all = np.bincount(idx, minlength=n + 1)

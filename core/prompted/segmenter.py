@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from core.models.clipseg import SIZES, ClipSegPredictor
 from core.errors import BadInput
+from core.metrics.binary import foreground
 from core.prompted.cleanup import Cleanup, clean_mask
 from core.prompted.prompts import LABEL_PROMPTS, image_id_safe, mask_filename, unique_slugs
 
@@ -68,6 +70,14 @@ def ensemble_groups(prompts: list[str]) -> list[list[str]]:
     return groups
 
 
+def probability_map(predictor, logits, hw: tuple[int, int]) -> np.ndarray:
+    """One prompt's logits (S, S) to probabilities at `hw`: bilinear upsampling of the logits, then sigmoid;
+    at the logits' own size, the sigmoid alone (as the published evaluation only resizes when sizes differ)."""
+    if tuple(logits.shape[-2:]) == tuple(hw):
+        return torch.sigmoid(logits.float()).numpy()
+    return predictor.upsample_probabilities(logits, hw)
+
+
 class PromptedSegmenter:
     """Runs requests against one predictor (any object with encode/decode/upsample_probabilities)."""
 
@@ -76,12 +86,14 @@ class PromptedSegmenter:
         self.default_threshold = default_threshold
         self.default_size = default_size
 
-    def probabilities(self, image: np.ndarray, groups: list[list[str]], size: int):
+    def probabilities(self, image: np.ndarray, groups: list[list[str]], size: int,
+                      hw: tuple[int, int] | None = None):
         """Encodes the image once; returns (encode seconds, iterator of (group index, probability map at
-        the image size, seconds for that group)). Maps are made one at a time to bound memory."""
+        `hw`, seconds for that group)). `hw` None: the image's size; (size, size): the model's own map, not
+        resampled. Maps are made one at a time to bound memory."""
         t0 = time.perf_counter()
         encoded = self.predictor.encode(image, size)
-        return time.perf_counter() - t0, self._decode_groups(encoded, image.shape[:2], groups)
+        return time.perf_counter() - t0, self._decode_groups(encoded, tuple(hw or image.shape[:2]), groups)
 
     def _decode_groups(self, encoded, hw: tuple[int, int], groups: list[list[str]]):
         uniq = list(dict.fromkeys(p for g in groups for p in g))
@@ -91,9 +103,9 @@ class PromptedSegmenter:
         index = {p: i for i, p in enumerate(uniq)}
         for gi, group in enumerate(groups):
             t1 = time.perf_counter()
-            prob = self.predictor.upsample_probabilities(logits[index[group[0]]], hw)
+            prob = probability_map(self.predictor, logits[index[group[0]]], hw)
             for p in group[1:]:
-                prob += self.predictor.upsample_probabilities(logits[index[p]], hw)
+                prob += probability_map(self.predictor, logits[index[p]], hw)
             if len(group) > 1:
                 prob /= len(group)
             yield gi, prob.astype(np.float32, copy=False), decode_each * len(group) + time.perf_counter() - t1
@@ -110,7 +122,7 @@ class PromptedSegmenter:
         encode_seconds, decoded = self.probabilities(req.image, groups, size)
         for gi, prob, secs in decoded:
             t1 = time.perf_counter()
-            binary = prob > threshold
+            binary = foreground(prob, threshold)  # prob >= threshold
             if req.cleanup.active:
                 binary = clean_mask(binary, req.cleanup)
             mask = binary.astype(np.uint8) * 255

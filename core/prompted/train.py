@@ -1,5 +1,10 @@
 """Fine-tuning CLIPSeg on a manifest: weighted BCE + Dice, validation every epoch with a threshold sweep,
-a loud warning when predictions collapse, atomic checkpoints, exact resume, and a from_pretrained folder."""
+a loud warning when predictions collapse, atomic checkpoints, exact resume, and a from_pretrained folder.
+
+Validation scores exactly as the val results record written after training does: the same prompts
+(VAL_PROMPTS: each row's canonical prompt, one per row, as the published report validates and tests), the same
+scoring size (TrainConfig.score_at), the same predictor path and foreground rule (prob >= t). So the threshold
+chosen here, and the best val mIoU reported, are what the val record shows at that threshold."""
 
 from __future__ import annotations
 
@@ -18,17 +23,21 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from core.models.clipseg import METADATA_FILE, ClipSeg, decode_logits, vision_activations
+from core.models.clipseg import METADATA_FILE, ClipSeg, ClipSegPredictor, decode_logits, vision_activations
 from core.errors import BadInput
-from core.prompted.evaluate import PairCounts, summarise
+from core.prompted.evaluate import check_score_at, pair_counts, prompts_for, scoring_gt, scoring_hw, summarise
 from core.prompted.manifest import read_manifest
-from core.metrics.binary import SWEEP, choose_threshold, sweep_counts
+from core.metrics.binary import SWEEP, THRESHOLD_RULE, choose_threshold, foreground
 from core.prompted.prompts import LABEL_PROMPTS
+from core.prompted.segmenter import probability_map
 from core.prompted.train_data import PairSource, positive_fraction
 
 log = logging.getLogger("seglab.train")
 POS_WEIGHT_CAP = 50.0
 COLLAPSE_LOW, COLLAPSE_HIGH = 0.001, 0.95  # predicted-positive fraction that counts as all background / foreground
+# The prompts validation and the val/test records use: 'canonical' (each row's first prompt, n = rows, as the
+# published report's deterministic eval prompt) rather than 'all' synonyms (the mean over every synonym).
+VAL_PROMPTS = "canonical"
 
 
 @dataclass
@@ -47,7 +56,8 @@ class TrainConfig:
     seed: int = 42
     patience: int = 5
     augment: bool = True
-    val_limit: int | None = None  # validate on the first N val rows (quick looks)
+    val_limit: int | None = None  # validate on the first N val rows, sorted by (image_id, label) (quick looks)
+    score_at: str = "full"  # where validation and the records score masks: 'full' or 'model' (see evaluate)
 
 
 def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: float) -> torch.Tensor:
@@ -72,25 +82,33 @@ def forward(clipseg: ClipSeg, pixels: torch.Tensor, prompts: list[str], freeze_e
 
 @torch.no_grad()
 def validate(clipseg: ClipSeg, rows, size: int, pos_weight: float, mean, std,
-             source: PairSource | None = None) -> dict:
-    """Val loss at model size; IoU/Dice per (row, canonical prompt) at full size over the sweep.
+             source: PairSource | None = None, score_at: str = "full", prompts: str = VAL_PROMPTS) -> dict:
+    """Val loss at model size; IoU/Dice per (row, prompt) over the sweep, computed as `evaluate` computes them
+    (same predictor path, prompts, scoring size and `prob >= t` rule), so its numbers are the val record's.
 
     Pass the same `source` every epoch so that the resized val images are decoded once."""
+    check_score_at(score_at)
     clipseg.model.eval()
     source = source or PairSource(rows, size, mean, std, seed=0, augment=False)
+    predictor = ClipSegPredictor(clipseg)
     pairs, losses, pred_pos, pixels = [], [], 0, 0
-    for i, row in enumerate(rows):
-        img, mask = source.resized(i)
-        x = (torch.from_numpy(img).permute(2, 0, 1).float() / 255.0 - source.mean) / source.std
-        prompt = LABEL_PROMPTS[row.label][0]
-        logits = forward(clipseg, x[None], [prompt], True)[0].float().cpu()
-        losses.append(float(bce_dice_loss(logits[None], torch.from_numpy(mask)[None], pos_weight)))
-        up = F.interpolate(logits[None, None], size=(row.height, row.width), mode="bilinear", align_corners=False)[0, 0]
-        prob = torch.sigmoid(up).numpy()
-        c = sweep_counts(prob, row.mask(), SWEEP)
-        pairs.append(PairCounts(prompt, row.label, c.tp.tolist(), c.pred_pos.tolist(), c.gt_pos, c.pixels))
-        pred_pos += int((prob > 0.5).sum())
-        pixels += prob.size
+    clipseg._text_cache.clear()  # the text encoder has trained since the embeddings were cached
+    try:
+        for i, row in enumerate(rows):
+            img, mask = source.resized(i)  # the image as evaluate's predictor resizes it (bilinear, size×size)
+            names = prompts_for(row.label, prompts)
+            logits = predictor.decode(predictor.encode(img, size), names)
+            target = torch.from_numpy(mask)[None]
+            hw = scoring_hw((row.height, row.width), size, score_at)
+            gt = scoring_gt(row.mask(), size, score_at)
+            for k, prompt in enumerate(names):
+                losses.append(float(bce_dice_loss(logits[k][None], target, pos_weight)))
+                prob = probability_map(predictor, logits[k], hw).astype(np.float32, copy=False)
+                pairs.append(pair_counts(prompt, row.label, prob, gt, SWEEP))
+                pred_pos += int(foreground(prob, 0.5).sum())
+                pixels += prob.size
+    finally:
+        clipseg._text_cache.clear()
     curve = [summarise(pairs, SWEEP, t)["miou"] for t in SWEEP]
     best_t = choose_threshold(SWEEP, curve)
     at_half, at_best = summarise(pairs, SWEEP, 0.5), summarise(pairs, SWEEP, best_t)
@@ -125,7 +143,9 @@ class Trainer:
         self.ckpt_path = self.out / "checkpoint" / "last.pt"
         rows = read_manifest(Path(cfg.manifest))
         self.train_rows = [r for r in rows if r.split == "train"]
-        self.val_rows = [r for r in rows if r.split == "val"][: cfg.val_limit]
+        # sorted as evaluate sorts them, so that val_limit keeps the rows the val record keeps
+        val_rows = sorted((r for r in rows if r.split == "val"), key=lambda r: (r.image_id, r.label))
+        self.val_rows = val_rows[: cfg.val_limit]
         self.test_rows = [r for r in rows if r.split == "test"]
         if not self.val_rows:
             raise BadInput("The validation split is empty: training needs it to tune and stop.")
@@ -182,8 +202,9 @@ class Trainer:
         if not self.ckpt_path.is_file():
             return False
         state = torch.load(self.ckpt_path, map_location=self.c.device, weights_only=True)
-        changed = {k for k in ("manifest", "size", "batch", "seed", "model", "balance_datasets", "freeze_encoder")
-                   if state["config"].get(k) != asdict(self.cfg).get(k)}
+        now, defaults = asdict(self.cfg), asdict(TrainConfig("", ""))
+        changed = {k for k in ("manifest", "size", "batch", "seed", "model", "balance_datasets", "freeze_encoder",
+                               "score_at") if state["config"].get(k, defaults[k]) != now[k]}
         if changed:
             raise BadInput(f"The checkpoint in {self.ckpt_path.parent} was made with other settings "
                            f"({', '.join(sorted(changed))}); resume with the same ones or use a new --out.")
@@ -237,7 +258,8 @@ class Trainer:
         return self.history
 
     def end_epoch(self, losses: list[float], seconds: float) -> dict:
-        val = validate(self.c, self.val_rows, self.cfg.size, self.pos_weight, self.mean, self.std, self.val_source)
+        val = validate(self.c, self.val_rows, self.cfg.size, self.pos_weight, self.mean, self.std, self.val_source,
+                       self.cfg.score_at)
         warning = collapse_warning(val["pred_pos_frac"], self.val_gt_frac)
         row = {"epoch": self.epoch, "train_loss": float(np.mean(losses)) if losses else math.nan,
                **{k: v for k, v in val.items() if k != "sweep"}, "lr": self.opt.param_groups[0]["lr"],
@@ -264,6 +286,8 @@ class Trainer:
         self.c.processor.save_pretrained(self.out)
         meta = {"threshold": val["best_threshold"], "image_size": self.cfg.size, "prompts": LABEL_PROMPTS,
                 "training": asdict(self.cfg), "pos_weight": self.pos_weight, "best_epoch": self.epoch,
+                "validation": {"prompts": VAL_PROMPTS, "score_at": self.cfg.score_at,
+                               "threshold_rule": THRESHOLD_RULE},
                 "val": {k: v for k, v in val.items()}, "epochs": self.history}
         tmp = self.out / (METADATA_FILE + ".tmp")
         tmp.write_text(json.dumps(meta, indent=2))
@@ -304,6 +328,7 @@ def train(cfg: TrainConfig, resume: bool = False, results_dir: Path | None = Pat
         raise BadInput(f"--size must be 352, 512 or 1024; got {cfg.size}.")
     if cfg.epochs < 1 or cfg.batch < 1:
         raise BadInput("--epochs and --batch must be at least 1.")
+    check_score_at(cfg.score_at)
     trainer = Trainer(cfg, fresh_copy(cfg.model), on_step)
     if resume:
         if not trainer.load_checkpoint():
@@ -318,16 +343,19 @@ def train(cfg: TrainConfig, resume: bool = False, results_dir: Path | None = Pat
     if results_dir is None:
         return summary
     best = fresh_copy(str(Path(cfg.out).resolve()))
-    seg = PromptedSegmenter(_predictor(best), best.threshold, best.size)
+    seg = PromptedSegmenter(ClipSegPredictor(best), best.threshold, best.size)
     name = run_name(Path(cfg.out).name)
     records = {}
     for split in ("val", "test"):
         if split == "test" and not trainer.test_rows:
             continue
         out = Path(results_dir) / f"{name}_{split}.json"
-        rec = evaluate(EvalConfig(cfg.manifest, split, str(cfg.out), cfg.size, best.threshold, None, "all"), seg, out,
-                       command or "python -m core train", {"name": name, "source": f"fine-tuned folder {cfg.out}"})
-        rec["config"]["threshold_source"] = "tuned on val during training"
+        # the prompts, rows and scoring that validation used, so the val record shows the tuned threshold's mIoU
+        ecfg = EvalConfig(cfg.manifest, split, str(cfg.out), cfg.size, best.threshold, None, VAL_PROMPTS,
+                          limit=cfg.val_limit if split == "val" else None, score_at=cfg.score_at)
+        rec = evaluate(ecfg, seg, out, command or "python -m core train",
+                       {"name": name, "source": f"fine-tuned folder {cfg.out}"})
+        rec["config"]["threshold_source"] = f"tuned on val during training ({VAL_PROMPTS} prompts, best mean IoU)"
         rec["training"] = {**summary, "config": asdict(cfg)}
         rec["timing"]["train_seconds"] = train_seconds
         from core.results.records import write_record
@@ -336,9 +364,3 @@ def train(cfg: TrainConfig, resume: bool = False, results_dir: Path | None = Pat
         records[split] = str(out)
     summary["records"] = records
     return summary
-
-
-def _predictor(clipseg: ClipSeg):
-    from core.models.clipseg import ClipSegPredictor
-
-    return ClipSegPredictor(clipseg)
