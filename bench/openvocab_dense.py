@@ -1,65 +1,129 @@
-"""Seconds per image of the SCLIP dense predictor with real-size ViT-B/16 (random weights), by short side and
-refinement, and how the time grows with the number of classes.
-    python -m bench.openvocab_dense [--repeats 2]
+"""Seconds per image of the dense open-vocabulary predictor with a real-size ViT-B/16 (random weights): by short
+side, method and refinement; against the number of classes; and peak memory against image size and classes.
+    python -m bench.openvocab_dense [--repeats 2] [--sides 336] [--no-classes] [--memory]
+The memory table runs each case in a fresh process with the tiny model (so only the image-size-dependent work
+counts) and reports the peak resident memory beyond what the process held after loading the model.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from skimage import data
 
 from bench.timing import median_seconds, table
-from core.openvocab.class_names import load_class_file, parse_classes
 from core.models.openclip import build_random_openclip, load_openclip
-from core.openvocab.sclip import DenseConfig, SCLIPPredictor
+from core.openvocab.class_names import load_class_file, parse_classes
+from core.openvocab.sclip import DenseConfig, SCLIPPredictor, resize_keep_ratio
 
-REFINEMENTS = {"none": {}, "pamr": {"pamr": True}, "rcs": {"rcs": True}, "sfr": {"sfr": True}, "crf": {"crf": True}}
+VARIANTS = {
+    "sclip": {}, "sclip + pamr": {"pamr": True}, "sclip + rcs": {"rcs": True}, "sclip + sfr": {"sfr": True},
+    "sclip + crf": {"crf": True}, "naclip": {"method": "naclip"},
+    "naclip + pamr (NACLIP's published setting)": {"method": "naclip", "pamr": True},
+    "naclip + rcs + sfr (ResCLIP's headline)": {"method": "naclip", "rcs": True, "sfr": True},
+}
+MEMORY_CASES = [(1.0, 5), (1.0, 171), (1.5, 171), (6.0, 171), (12.0, 5), (12.0, 171)]
+
+
+def predictor(tiny: bool) -> SCLIPPredictor:
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        build_random_openclip(Path(tmp) / "clip", tiny=tiny)
+        return SCLIPPredictor(load_openclip(str(Path(tmp) / "clip"), device, torch.float32, True))
+
+
+def coco_classes(n: int):
+    return parse_classes("\n".join(load_class_file("coco_stuff171").classes[:n]))
+
+
+def photo(megapixels: float) -> np.ndarray:
+    """scikit-image's astronaut, resized to a 4:3 photo of about that many megapixels."""
+    import cv2
+
+    h = int((megapixels * 1e6 * 3 / 4) ** 0.5)
+    return cv2.resize(data.astronaut(), (h * 4 // 3, h), interpolation=cv2.INTER_LINEAR)
+
+
+def child(megapixels: float, n_classes: int, repeats: int) -> None:
+    pred = predictor(tiny=True)
+    classes = coco_classes(n_classes)
+    pred.predict(data.coffee(), classes)  # text encoded, code paths warm
+    image = photo(megapixels)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    seconds = median_seconds(lambda: pred.predict(image, classes), repeats)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(json.dumps({"hw": image.shape[:2], "seconds": seconds, "base_gb": base, "peak_gb": peak}))
+
+
+def memory_table(repeats: int) -> None:
+    rows, first = [], {}
+    for mp, n in MEMORY_CASES:
+        out = subprocess.run([sys.executable, "-m", "bench.openvocab_dense", "--child", str(mp), str(n),
+                              "--repeats", str(repeats)], capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        first.setdefault(n, r["seconds"])
+        rows.append([f"{r['hw'][1]}×{r['hw'][0]}", f"{mp:g}", n, f"{r['seconds']:.2f}",
+                     f"{r['seconds'] / first[n]:.2f}×", f"{r['peak_gb'] - r['base_gb']:.2f}", f"{r['peak_gb']:.2f}"])
+    print("\nmemory and time against image size (tiny ViT: the model's share is negligible; SCLIP, no refinement)")
+    print(table(["image", "MP", "classes", "s/image", "vs 1 MP", "peak GB beyond model", "peak RSS GB"], rows))
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--sides", type=int, nargs="*", default=[336, 448, 560], help="none: only the class table")
+    ap.add_argument("--sides", type=int, nargs="*", default=[336], help="none: skip the method table")
+    ap.add_argument("--no-classes", action="store_true", help="skip the class-count table")
+    ap.add_argument("--memory", action="store_true", help="add the memory table (fresh process per case)")
+    ap.add_argument("--child", nargs=2, type=float, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    with tempfile.TemporaryDirectory() as tmp:
-        build_random_openclip(Path(tmp) / "clip", tiny=False)
-        clip = load_openclip(str(Path(tmp) / "clip"), device, torch.float32, True)
-    pred = SCLIPPredictor(clip)
+    if args.child:
+        return child(args.child[0], int(args.child[1]), args.repeats)
+    pred = predictor(tiny=False)
     image = data.coffee()  # 400×600
     five = parse_classes("cup\nspoon\nplate\ntable\nbackground")
     pred.text_embeddings(five.names)
     rows = []
     for side in args.sides:
         base = None
-        for name, kw in REFINEMENTS.items():
+        for name, kw in VARIANTS.items():
             cfg = replace(DenseConfig(short_side=side), **kw)
             s = median_seconds(lambda: pred.predict(image, five, cfg), args.repeats)
             base = base or s
-            crops = len(pred.windows(*pred.preprocess(image, side).shape[1:], 224, 112))
+            small = resize_keep_ratio(image, side)
+            crops = len(pred.windows(*small.shape[:2], 224, 112))
             rows.append([side, crops, name, f"{s:.2f}", f"{s / base:.2f}×"])
     if rows:
-        print(f"device: {device}, torch threads: {torch.get_num_threads()}, image 400×600, 5 classes, "
+        print(f"device: {pred.c.device}, torch threads: {torch.get_num_threads()}, image 400×600, 5 classes, "
               f"median of {args.repeats}")
-        print(table(["short side", "crops", "refinement", "s/image", "vs none"], rows))
-    coco = load_class_file("coco_stuff171")
-    rows = []
-    for n in (1, 10, 50, 171):
-        sub = parse_classes("\n".join(coco.classes[:n]))
-        clip.text_cache.clear()
-        t0 = time.perf_counter()
-        pred.text_embeddings(sub.names)
-        text_s = time.perf_counter() - t0
-        s = median_seconds(lambda: pred.predict(image, sub, DenseConfig()), args.repeats)
-        rows.append([n, f"{text_s:.1f}", f"{s:.2f}"])
-    print("\nclasses (COCO-Stuff names), short side 336, no refinement; text encoding is once per class per process")
-    print(table(["classes", "text encode s (80 templates)", "s/image (text cached)"], rows))
+        print(table(["short side", "crops", "method", "s/image", "vs sclip"], rows))
+    if not args.no_classes:
+        rows, five_s = [], None
+        for n in (1, 5, 10, 50, 171):
+            sub = coco_classes(n)
+            os.environ["SEGLAB_CACHE"] = tempfile.mkdtemp()  # a machine that never encoded these names
+            pred.c.text_cache.clear()
+            t0 = time.perf_counter()
+            pred.text_embeddings(sub.names)
+            text_s = time.perf_counter() - t0
+            s = median_seconds(lambda: pred.predict(image, sub, DenseConfig()), args.repeats)
+            five_s = s if n == 5 else five_s
+            rows.append([n, f"{text_s:.1f}", f"{s:.2f}", f"{s / five_s:.2f}×" if five_s else ""])
+        print("\nclasses (COCO-Stuff names), SCLIP, short side 336, no refinement; text encoding is once per class "
+              "per machine (cached on disk)")
+        print(table(["classes", "text encode s (80 templates)", "s/image (text cached)", "vs 5 classes"], rows))
+    if args.memory:
+        memory_table(args.repeats)
 
 
 if __name__ == "__main__":

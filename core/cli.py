@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompts", choices=["all", "canonical"], default="all")
     p.add_argument("--save-masks", default=None, metavar="DIR")
     p.add_argument("--limit", type=int, default=None, help="only the first N images of each split")
+    p.add_argument("--score-at", choices=["full", "model"], default="full",
+                   help="'full' (default): masks at each image's size against full-resolution ground truth; "
+                        "'model': at the model's size×size, ground truth resized nearest-neighbour (the published "
+                        "report's protocol; saved masks are then at that size too). Foreground: prob >= threshold")
     _common(p)
 
     p = sub.add_parser("train", help="fine-tune CLIPSeg on a manifest's train split")
@@ -68,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--patience", type=int, default=5, help="early stopping on val mIoU")
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--score-at", choices=["full", "model"], default="full",
+                   help="validation scoring size: full (the photo's, default) or model (the published report's)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--results", default="results/runs", help="folder for the val/test results records")
     _common(p)
@@ -77,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", required=True, help="class file (one class a line, synonyms comma-separated) or a "
                    "preset: voc21, context60, coco_stuff171, cityscapes, ade20k")
     p.add_argument("--out", required=True, help="results/runs/NAME.json")
-    p.add_argument("--method", default="sclip", choices=["sclip"])
+    p.add_argument("--method", default="sclip", choices=["sclip", "naclip"],
+                   help="sclip: correlative self-attention (wangf3014/SCLIP); naclip: neighbourhood attention, last "
+                   "block without residual and feed-forward (sinahmr/NACLIP; its published runs add --pamr)")
     p.add_argument("--short-side", type=int, default=336)
     p.add_argument("--logit-scale", type=float, default=40.0)
     p.add_argument("--prob-thd", type=float, default=0.0)
@@ -85,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, what in (("pamr", "PAMR on the logits"), ("rcs", "ResCLIP RCS"), ("sfr", "ResCLIP SFR"),
                        ("crf", "DenseCRF (bilateral filter when pydensecrf is missing)")):
         p.add_argument(f"--{flag}", action="store_true", help=what)
+    p.add_argument("--rcs-weights", type=float, nargs=2, metavar=("TAU", "LAMBDA"), default=None,
+                   help="ResCLIP's RCS mix (default 2.0 0.4, its COCO-Stuff configuration)")
+    p.add_argument("--sfr-weights", type=float, nargs=2, metavar=("TAU", "LAMBDA"), default=None,
+                   help="ResCLIP's SFR mix (default 1.8 0.7)")
+    p.add_argument("--sfr-temp-thd", type=float, default=None,
+                   help="ResCLIP's first-pass confidence threshold (default 0.11)")
     p.add_argument("--max-images", type=int, default=None)
     _common(p)
 
@@ -170,13 +184,14 @@ def cmd_evaluate(args, command: str) -> int:
     seg = load_segmenter(args.model)
     _, source = registry().resolve(args.model, family="clipseg")
     cfg = EvalConfig(args.manifest, args.split, args.model, args.size, args.threshold, args.tune_threshold_on,
-                     args.prompts, args.save_masks, args.limit)
+                     args.prompts, args.save_masks, args.limit, score_at=args.score_at)
     t0 = time.perf_counter()
     rec = evaluate(cfg, seg, Path(args.out), command, {"name": args.model, "source": source.describe()})
     o = rec["metrics"]["overall"]
     print(f"wrote {args.out} in {time.perf_counter() - t0:.1f} s")
     print(f"overall: mIoU {o['miou']:.4f}  Dice {o['dice']:.4f}  pixel acc {o['pixel_accuracy']:.4f}  n {o['n']}  "
-          f"threshold {rec['config']['threshold']} ({rec['config']['threshold_source']})")
+          f"threshold {rec['config']['threshold']} ({rec['config']['threshold_source']}; prob >= threshold)  "
+          f"scored at {rec['config']['scored_size']} (--score-at {rec['config']['score_at']})")
     for lab, m in rec["metrics"]["per_label"].items():
         print(f"  {lab}: mIoU {m['miou']:.4f}  Dice {m['dice']:.4f}  n {m['n']}")
     return 0
@@ -187,7 +202,7 @@ def cmd_train(args, command: str) -> int:
 
     cfg = TrainConfig(args.manifest, args.out, args.model, args.size, args.epochs, args.batch, args.lr,
                       args.weight_decay, args.pos_weight, args.freeze_encoder, args.balance_datasets, args.seed,
-                      args.patience, not args.no_augment)
+                      args.patience, not args.no_augment, score_at=args.score_at)
     summary = train(cfg, resume=args.resume, results_dir=Path(args.results), command=command)
     warned = [e for e in summary["epochs"] if e["warning"]]
     print(f"trained {len(summary['epochs'])} epoch(s) in {summary['train_seconds']:.0f} s; best val mIoU "
@@ -206,8 +221,16 @@ def cmd_evaluate_semantic(args, command: str) -> int:
     from core.openvocab.evaluate import evaluate_semantic
 
     classes = load_class_file(args.classes)
-    cfg = DenseConfig(short_side=args.short_side, logit_scale=args.logit_scale, prob_thd=args.prob_thd,
-                      area_thd=args.area_thd, pamr=args.pamr, rcs=args.rcs, sfr=args.sfr, crf=args.crf)
+    extra = {}
+    if args.rcs_weights:
+        extra.update(rcs_tau=args.rcs_weights[0], rcs_lambda=args.rcs_weights[1])
+    if args.sfr_weights:
+        extra.update(sfr_tau=args.sfr_weights[0], sfr_lambda=args.sfr_weights[1])
+    if args.sfr_temp_thd is not None:
+        extra.update(sfr_temp_thd=args.sfr_temp_thd)
+    cfg = DenseConfig(method=args.method, short_side=args.short_side, logit_scale=args.logit_scale,
+                      prob_thd=args.prob_thd, area_thd=args.area_thd, pamr=args.pamr, rcs=args.rcs, sfr=args.sfr,
+                      crf=args.crf, **extra)
     predictor = SCLIPPredictor(registry().get("openclip"))
     rec = evaluate_semantic(Path(args.data), classes, predictor, cfg, Path(args.out), command, args.method,
                             args.max_images, Path(args.classes).stem)

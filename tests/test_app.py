@@ -129,13 +129,16 @@ def test_fine_tuned_folder_is_listed_and_its_threshold_used(client, models_dir, 
     assert status.startswith("Done") and f"threshold {stored}" in status
 
 
-def dense(client, f, classes, switches=(), short=336):
-    return client.predict(handle_file(str(f)), classes, list(switches), short, 40, 0.0, api_name="/openvocab_dense")
+def dense(client, f, classes, switches=(), short=336, method="sclip"):
+    return client.predict(handle_file(str(f)), classes, list(switches), short, 40, 0.0, method,
+                          api_name="/openvocab_dense")
 
 
 def test_openvocab_endpoint(client, wall_png):
     status, overlay, share = dense(client, wall_png, "wall, plaster\ncrack\nsky", ["PAMR", "ResCLIP SFR"])
-    assert status.startswith("Done: 3 class(es)") and "pamr" in status and "sfr" in status
+    assert status.startswith("Done with SCLIP + ResCLIP (SFR) + PAMR: 3 class(es)") and "pamr(" in status
+    nac = dense(client, wall_png, "wall\ncrack", ["ResCLIP RCS", "ResCLIP SFR"], short=224, method="naclip")[0]
+    assert nac.startswith("Done with NACLIP + ResCLIP (RCS, SFR): 2 class(es)") and "rcs(" in nac
     assert [r[0] for r in share["data"]] and sorted(r[0] for r in share["data"]) == ["crack", "sky", "wall"]
     assert sum(r[1] for r in share["data"]) == pytest.approx(100, abs=0.1)
     assert {a["label"] for a in overlay["annotations"]} <= {"wall", "crack", "sky"}
@@ -145,8 +148,8 @@ def test_openvocab_bad_inputs(client, wall_png, tmp_path):
     assert "at least one class" in dense(client, wall_png, " , ")[0]
     assert "300 classes" in dense(client, wall_png, "\n".join(f"thing {i}" for i in range(300)))[0]
     assert "listed twice" in dense(client, wall_png, "cat\ndog\ncat")[0]
-    assert dense(client, wall_png, "猫\nçà")[0].startswith("Done: 2 class(es)")
-    assert dense(client, wall_png, "cat")[0].startswith("Done: 1 class(es)")
+    assert "SCLIP: 2 class(es)" in dense(client, wall_png, "猫\nçà")[0]
+    assert "SCLIP: 1 class(es)" in dense(client, wall_png, "cat")[0]
     tiny = tmp_path / "tiny.png"
     Image.new("RGB", (3, 2), (10, 20, 30)).save(tiny)
     assert dense(client, tiny, "cat\ndog")[0].startswith("Done")

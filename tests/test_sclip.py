@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from core.openvocab.class_names import load_class_file, parse_classes, preset_names
 from core.errors import BadInput
 from core.openvocab.refine import pamr
-from core.openvocab.sclip import DenseConfig, SCLIPPredictor
+from core.openvocab.sclip import DenseConfig, SCLIPPredictor, resize_keep_ratio
 from core.openvocab.attention import csa_attention, vanilla_attention
 
 
@@ -101,15 +101,35 @@ def test_predict_shapes_synonyms_and_switches(predictor):
     image = np.random.default_rng(0).integers(0, 256, (120, 90, 3), dtype=np.uint8)
     classes = parse_classes("sky\nperson, person in shirt, human\ncar")
     r = predictor.predict(image, classes, DenseConfig())
-    assert r.labels.shape == (120, 90) and r.probs.shape == (3, 120, 90) and r.labels.max() < 3
+    working = resize_keep_ratio(image, 336).shape[:2]
+    assert working == (448, 336) and r.probs.shape == (3, *working) and r.confidence.shape == working
+    assert r.labels.shape == (120, 90) and r.labels.max() < 3 and r.ran == ["sclip"]
     for cfg, tag in ((DenseConfig(pamr=True), "pamr"), (DenseConfig(rcs=True), "rcs"), (DenseConfig(sfr=True), "sfr"),
-                     (DenseConfig(crf=True), "crf")):
+                     (DenseConfig(crf=True), "crf"), (DenseConfig(method="naclip", rcs=True, sfr=True), "naclip")):
         out = predictor.predict(image, classes, cfg)
         assert out.labels.shape == (120, 90) and any(t.startswith(tag) for t in out.ran)
     thr = predictor.predict(image, classes, DenseConfig(prob_thd=0.99))
     assert (thr.labels == 0).all()  # nothing is that confident among three random-weight classes
     with pytest.raises(BadInput, match="LoftUp"):
         predictor.predict(image, classes, DenseConfig(loftup="/nowhere/loftup.pth"))
+    with pytest.raises(BadInput, match="Unknown dense method"):
+        predictor.predict(image, classes, DenseConfig(method="maskclip"))
+
+
+def test_full_resolution_probability_on_demand_equals_upsampling_everything(predictor):
+    """One class's probability at the image's size, band by band, equals the softmax of the whole upsampled map
+    (the published order: upsample the logits, softmax, best synonym)."""
+    image = np.random.default_rng(1).integers(0, 256, (150, 200, 3), dtype=np.uint8)
+    classes = parse_classes("sky\nperson, human\ncar")
+    r = predictor.predict(image, classes, DenseConfig())
+    up = torch.nn.functional.interpolate(r.full.scores[None], size=(150, 200), mode="bilinear",
+                                         align_corners=False)[0]
+    prob = torch.softmax(up, 0)
+    expected = torch.maximum(prob[1], prob[2])
+    assert torch.allclose(r.full.class_probability(1), expected, atol=1e-5)
+    assert torch.allclose(r.full.class_probability(1, (40, 90)), expected[40:90], atol=1e-5)
+    names_best = up.argmax(0)
+    assert (torch.tensor([0, 1, 1, 2])[names_best].numpy() == r.labels).mean() > 0.9999
 
 
 def test_pamr_pulls_a_noisy_map_towards_the_image_regions():
@@ -158,7 +178,7 @@ def test_one_class_unicode_and_image_sizes(predictor):
 def test_trimmed_text_encoding_equals_open_clip():
     import open_clip
 
-    from core.openvocab.sclip import encode_text_trimmed
+    from core.openvocab.text import encode_text_trimmed
 
     torch.manual_seed(0)
     model = open_clip.create_model("ViT-B-16-quickgelu").eval()
@@ -168,7 +188,7 @@ def test_trimmed_text_encoding_equals_open_clip():
 
 
 def test_text_embeddings_are_reused_from_disk(monkeypatch, tmp_path):
-    import core.openvocab.sclip as sclip
+    import core.openvocab.text as text
     from core.models.openclip import load_openclip
     from core.models import registry
 
@@ -181,6 +201,6 @@ def test_text_embeddings_are_reused_from_disk(monkeypatch, tmp_path):
     def no_encoding(*a, **k):
         raise AssertionError("encoded again")
 
-    monkeypatch.setattr(sclip, "encode_text_trimmed", no_encoding)
+    monkeypatch.setattr(text, "encode_text_trimmed", no_encoding)
     second = SCLIPPredictor(load_openclip(location, torch.device("cpu"), torch.float32, True))
     torch.testing.assert_close(second.text_embeddings(["giraffe", "zebra"]), e1.flip(0))

@@ -78,7 +78,9 @@ def test_evaluate_semantic_record_and_resume(semantic_set, predictor, tmp_path, 
     o = full["metrics"]["overall"]
     assert o["n"] == 5 and 0 <= o["miou"] <= 1 and 0 <= o["pixel_accuracy"] <= 1
     assert set(full["metrics"]["per_class"]) == {"sky", "grass", "car", "person"}
-    assert full["config"]["pamr"] is True and full["config"]["ran"][0].startswith("pamr")
+    assert full["config"]["pamr"] is True and full["config"]["ran"] == sorted(
+        ["sclip", "pamr(10 iters, dilations [8, 16], full resolution)"])
+    assert full["model"]["name"] == full["config"]["variant"] == "SCLIP + PAMR"
     calls = []
     real = predictor.predict
 
@@ -118,10 +120,17 @@ def test_cli_evaluate_semantic(semantic_set, tmp_path):
     out = tmp_path / "runs" / "sclip_tiny.json"
     r = subprocess.run([sys.executable, "-m", "core", "evaluate-semantic", "--models", "tiny", "--data",
                         str(semantic_set), "--classes", str(semantic_set / "classes.txt"), "--out", str(out), "--rcs",
-                        "--sfr", "--max-images", "3"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+                        "--sfr", "--method", "naclip", "--sfr-weights", "2.1", "0.6", "--max-images", "3"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     rec = json.loads(out.read_text())
     assert rec["dataset"]["n"] == 3 and rec["config"]["rcs"] and rec["config"]["sfr"] and "mIoU" in r.stdout
+    assert rec["config"]["method"] == "naclip" and (rec["config"]["sfr_tau"], rec["config"]["sfr_lambda"]) == (2.1, 0.6)
+    # the published NACLIP + ResCLIP rows carry the same variant, so the dashboard pairs the two
+    reported = json.loads((ROOT / "results/reported/openvocab/reported_openvocab_naclip_resclip_ade20k.json").read_text())
+    assert reported["config"]["variant"] == rec["config"]["variant"] == rec["model"]["name"]
+    assert {k: reported["config"][k] for k in ("method", "rcs", "sfr", "pamr")} == {
+        k: rec["config"][k] for k in ("method", "rcs", "sfr", "pamr")}
     bad = subprocess.run([sys.executable, "-m", "core", "evaluate-semantic", "--models", "tiny", "--data",
                           str(semantic_set), "--classes", "no_such_preset", "--out", str(out)], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)

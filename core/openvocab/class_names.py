@@ -23,13 +23,15 @@ class ClassList:
         return len(self.classes)
 
 
-def parse_classes(text: str) -> ClassList:
-    """Lines (or, on a single line, commas) separate classes; on a line of several, commas separate synonyms.
+def parse_classes(text: str, one_line_is_list: bool = True) -> ClassList:
+    """Lines separate classes and commas separate a class's synonyms, as SCLIP reads a name file.
 
-    'cat\\ndog' and 'cat, dog' are two classes; 'person, person in shirt\\ncar' is two classes, the first with
-    two names. Empty entries are dropped; a name repeated across classes is refused."""
+    'cat\\ndog' is two classes; 'person, person in shirt\\ncar' is two classes, the first with two names.
+    With one_line_is_list (the tab's text box), a single line 'cat, dog' is two classes, as a person typing it
+    means; a class file never takes that shortcut (`load_class_file`). Empty entries are dropped; a name repeated
+    across classes is refused."""
     lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
-    if len(lines) == 1:
+    if len(lines) == 1 and one_line_is_list:
         lines = [p.strip() for p in lines[0].split(",") if p.strip()]
     classes, names, owner = [], [], []
     seen: dict[str, int] = {}
@@ -64,5 +66,8 @@ def load_class_file(path_or_preset: str) -> ClassList:
         p = CLASS_LIST_DIR / f"{path_or_preset}.txt"
     if not p.is_file():
         raise BadInput(f"No class file '{path_or_preset}' (presets: {', '.join(preset_names())}).")
-    lines = [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    return parse_classes("\n".join(lines) if len(lines) != 1 else lines[0] + "\n")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"Cannot read the class file {p}: {e}") from None
+    return parse_classes(text, one_line_is_list=False)

@@ -17,7 +17,7 @@ from core.errors import BadInput
 from core.results.checkpoint import Checkpoint
 from core.data.images import load_image
 from core.results.records import new_record, write_record
-from core.openvocab.sclip import DenseConfig
+from core.openvocab.sclip import METHODS, DenseConfig, variant_label
 from core.metrics.semantic import (BOUNDARY_TOLERANCE_PX, SMALL_OBJECT_PX, boundary_f1, confusion,
                                    iou_from_confusion, small_object_ious)
 
@@ -56,10 +56,12 @@ def read_label(path: Path, hw: tuple[int, int]) -> np.ndarray:
 
 
 def evaluate_semantic(root: Path, classes: ClassList, predictor, cfg: DenseConfig, out: Path, command: str,
-                      method: str = "sclip", max_images: int | None = None, dataset_name: str | None = None) -> dict:
+                      method: str | None = None, max_images: int | None = None, dataset_name: str | None = None) -> dict:
+    if method is not None and method != cfg.method:
+        raise BadInput(f"method '{method}' differs from the configuration's '{cfg.method}'.")
     samples = find_samples(root, max_images)
     n = classes.n
-    key = hashlib.sha1(json.dumps([str(root), classes.names, asdict(cfg), method, max_images], sort_keys=True,
+    key = hashlib.sha1(json.dumps([str(root), classes.names, asdict(cfg), max_images], sort_keys=True,
                                   default=str).encode()).hexdigest()[:16]
     ckpt = Checkpoint(Path(str(out) + ".partial.jsonl"), key)
     t_start = time.perf_counter()
@@ -98,10 +100,11 @@ def evaluate_semantic(root: Path, classes: ClassList, predictor, cfg: DenseConfi
         del overall[k]
     record = new_record(
         "openvocab", out.stem, {"kind": "measured", "command": command},
-        model={"name": method, "source": "open_clip ViT-B/16", "image_size": cfg.short_side},
+        model={"name": variant_label(cfg), "source": f"open_clip ViT-B/16; {METHODS[cfg.method]}",
+               "image_size": cfg.short_side},
         dataset={"name": dataset_name or Path(root).name, "split": "eval", "n": len(samples), "n_images": len(samples),
                  "classes": len(classes.classes)},
-        config={"method": method, **{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+        config={"variant": variant_label(cfg), **{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
                 "ran": sorted(ran), "boundary_tolerance_px": BOUNDARY_TOLERANCE_PX,
                 "small_object_px": SMALL_OBJECT_PX, "max_images": max_images},
         metrics={"overall": overall, "per_class": per_class},

@@ -1,5 +1,6 @@
-"""Refinements of dense predictions: PAMR on logits, DenseCRF (or an edge-aware bilateral fallback) on
-probabilities. Each reports what ran; none is skipped silently."""
+"""Refinements of dense predictions: PAMR on logits (at the image's size, tile by tile, as SCLIP applies it),
+DenseCRF (or an edge-aware bilateral fallback) on probabilities at the working resolution. Each reports what
+ran; none is skipped silently."""
 
 from __future__ import annotations
 
@@ -24,13 +25,14 @@ def _neighbours(x: torch.Tensor, dilations) -> torch.Tensor:
 
 
 def pamr(image: torch.Tensor, mask: torch.Tensor, iters: int = 10, dilations=(8, 16), chunk: int = 16) -> torch.Tensor:
-    """Pixel-adaptive mask refinement (Araslanov & Roth, 2020) as SCLIP applies it.
+    """Pixel-adaptive mask refinement (Araslanov & Roth, 2020; visinf/1-stage-wseg models/mods/pamr.py).
 
     image (1, 3, H, W), mask (1, K, H, W) at the same size. Affinities come from colour differences scaled
-    by the local standard deviation; the mask is propagated `iters` times. Channels run in chunks."""
+    by the local standard deviation (over each dilation's 3×3 window, the centre once per dilation: 18 values
+    for two dilations); the mask is propagated `iters` times. Channels run in chunks."""
     nb = _neighbours(image, dilations)  # (1, 3, P, H, W)
     centre = image[:, :, None]
-    std = torch.cat([nb, centre], dim=2).std(dim=2, keepdim=True)
+    std = torch.cat([nb] + [centre] * len(dilations), dim=2).std(dim=2, keepdim=True)
     aff = -(nb - centre).abs() / (1e-8 + 0.1 * std)
     aff = torch.softmax(aff.mean(1, keepdim=True), dim=2)  # (1, 1, P, H, W)
     out = []
@@ -71,21 +73,43 @@ def crf_available() -> bool:
         return False
 
 
-def refine_logits(image: np.ndarray, logits: torch.Tensor, cfg) -> tuple[torch.Tensor, list[str]]:
+PAMR_BUDGET = 64_000_000  # floats in PAMR's neighbour stack of one tile (256 MB)
+PAMR_TILE = 512  # output pixels a side of one PAMR tile (each computed with its margin)
+
+
+def pamr_tiles(guide: torch.Tensor, scores: torch.Tensor, size: tuple[int, int], iters: int, dilations):
+    """A tile function for TiledScores: PAMR on the bilinear upsampling of scores (names, h, w) to `size`, guided
+    by guide (3, h', w') upsampled the same way, computed on the tile plus a margin of iters × max(dilation)
+    pixels, so every tile equals the same window of PAMR over the whole image."""
+    from core.openvocab.full_resolution import upsample_region
+
+    halo = iters * max(dilations)
+
+    def tile(rows, cols):
+        r0, r1 = max(rows[0] - halo, 0), min(rows[1] + halo, size[0])
+        c0, c1 = max(cols[0] - halo, 0), min(cols[1] + halo, size[1])
+        g = upsample_region(guide, size, (r0, r1), (c0, c1))[None]
+        m = upsample_region(scores, size, (r0, r1), (c0, c1))[None]
+        chunk = max(1, PAMR_BUDGET // (8 * len(dilations) * (r1 - r0) * (c1 - c0)))
+        out = pamr(g, m, iters, dilations, chunk)[0]
+        return out[:, rows[0] - r0: rows[1] - r0, cols[0] - c0: cols[1] - c0]
+
+    return tile
+
+
+def check_loftup(cfg) -> None:
     if cfg.loftup:
         raise BadInput("LoftUp needs its learned upsampler; SegLab does not implement LoftUp's network, so a "
                        "checkpoint cannot be used. Turn the LoftUp switch off.")
-    if not cfg.pamr:
-        return logits, []
-    img = torch.from_numpy(image).permute(2, 0, 1).float()[None] / 255.0
-    return pamr(img, logits[None], cfg.pamr_iters, cfg.pamr_dilations)[0], [f"pamr({cfg.pamr_iters} iters, dilations {list(cfg.pamr_dilations)})"]
 
 
-def refine_probabilities(image: np.ndarray, probs: torch.Tensor, cfg) -> tuple[torch.Tensor, list[str]]:
-    if not cfg.crf:
-        return probs, []
+def crf_scores(image_small: np.ndarray, probs: torch.Tensor) -> tuple[torch.Tensor, str]:
+    """DenseCRF on class probabilities (classes, h, w) at the working resolution, guided by the resized image
+    (h, w, 3) uint8; returns log-probabilities, which are upsampled like any scores."""
     p = probs.numpy()
     p = p / np.maximum(p.sum(0, keepdims=True), 1e-8)
     if crf_available():
-        return torch.from_numpy(dense_crf(image, p)), ["crf(pydensecrf DenseCRF2D, 5 iters)"]
-    return torch.from_numpy(bilateral(image, p)), ["crf(fallback: edge-aware bilateral filter)"]
+        out, ran = dense_crf(image_small, p), "crf(pydensecrf DenseCRF2D, 5 iters, working resolution)"
+    else:
+        out, ran = bilateral(image_small, p), "crf(fallback: edge-aware bilateral filter, working resolution)"
+    return torch.from_numpy(np.log(np.clip(out, 1e-8, None))).float(), ran

@@ -9,45 +9,72 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
+from core.errors import BadInput
 from core.openvocab.class_names import ClassList
+from core.openvocab.text import text_embeddings
 from core.models.openclip import OpenClip
-from core.openvocab.attention import csa_attention, interpolate_positions, sfr_affinity, vanilla_attention_map
+from core.openvocab.attention import (csa_attention, interpolate_positions, naclip_attention, neighbourhood_window,
+                                      patch_mode, sfr_affinity, vanilla_attention_map)
 
 
 @dataclass(frozen=True)
 class DenseConfig:
-    short_side: int = 336
+    method: str = "sclip"  # "sclip" (correlative self-attention) or "naclip" (neighbourhood attention, no residual)
+    short_side: int = 336  # mmcv keep-ratio resize to scale (long_side, short_side): the smaller factor wins
+    long_side: int = 2048
     crop: int = 224
     stride: int = 112
     logit_scale: float = 40.0
     prob_thd: float = 0.0  # pixels whose best class probability is lower become class 0 (background)
-    area_thd: float | None = None  # classes covering less than this fraction of the image are dropped
+    area_thd: float | None = None  # classes 1.. whose share of the non-background pixels is not above it are dropped
     pamr: bool = False
     pamr_iters: int = 10
     pamr_dilations: tuple[int, ...] = (8, 16)
+    naclip_std: float = 5.0  # NACLIP's Gaussian neighbourhood window, in patches
     rcs: bool = False
     rcs_layers: tuple[int, ...] = (6, 7, 8, 9)  # 1-based block numbers
     rcs_tau: float = 2.0
     rcs_lambda: float = 0.4
-    sfr: bool = False
+    sfr: bool = False  # ResCLIP's (tau, lambda, temp_thd) defaults: its COCO-Stuff / COCO-Object configuration
     sfr_tau: float = 1.8
     sfr_lambda: float = 0.7
+    sfr_temp_thd: float = 0.11  # first-pass pixels less confident than this take name 0
+    sfr_std: float = 5.0  # the 1-D Gaussian that smooths each affinity row
     crf: bool = False
     loftup: str | None = None  # a local LoftUp checkpoint; never downloaded
     batch_crops: int = 32
 
 
+METHODS = {"sclip": "SCLIP (wangf3014/SCLIP): correlative self-attention in the last block",
+           "naclip": "NACLIP (sinahmr/NACLIP): k·kᵀ attention plus a Gaussian neighbourhood window, last block "
+                     "without residual and feed-forward"}
+
+
+def variant_label(cfg: DenseConfig) -> str:
+    """What ran, as the dashboard pairs it with published rows: 'NACLIP + ResCLIP (RCS, SFR)', 'SCLIP + PAMR'."""
+    name = {"sclip": "SCLIP", "naclip": "NACLIP"}.get(cfg.method, cfg.method)
+    resclip = [part for part, on in (("RCS", cfg.rcs), ("SFR", cfg.sfr)) if on]
+    if resclip:
+        name += f" + ResCLIP ({', '.join(resclip)})"
+    return name + (" + PAMR" if cfg.pamr else "") + (" + DenseCRF" if cfg.crf else "")
+
+
 @dataclass
 class DenseResult:
+    """labels at the image's size; probabilities and confidence at the working resolution (the resized image);
+    `full` answers full-resolution questions band by band (class_probability) without a classes × H × W array."""
+
     labels: np.ndarray  # (H, W) int32 class index
-    probs: np.ndarray  # (C, H, W) float32 per-class probability (max over synonyms)
+    probs: np.ndarray  # (C, h, w) float32 per-class probability (best synonym), working resolution
     seconds: float
-    ran: list[str] = field(default_factory=list)  # refinements that ran, with the variant
+    ran: list[str] = field(default_factory=list)  # what ran, with the variant
+    full: object = None  # FullResolution or TiledScores
 
-
-TEMPLATES_CHUNK = 256
+    @property
+    def confidence(self) -> np.ndarray:
+        """(h, w) best class probability at the working resolution."""
+        return self.probs.max(0)
 
 
 class SCLIPPredictor:
@@ -57,106 +84,71 @@ class SCLIPPredictor:
         self.c = clip
         self.model = clip.model
 
-    # --- text ---------------------------------------------------------------
-    @torch.inference_mode()
     def text_embeddings(self, names: list[str]) -> torch.Tensor:
-        """(len(names), E): each name through the 80 OpenAI ImageNet templates, normalised, averaged, normalised."""
-        from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES as T
-
-        if not self.c.text_cache:
-            self._load_disk_cache()
-        missing = [n for n in dict.fromkeys(names) if n not in self.c.text_cache]
-        if missing:
-            prompts = [t(n) for n in missing for t in T]
-            feats = []
-            for i in range(0, len(prompts), TEMPLATES_CHUNK):
-                tok = self.c.tokenizer(prompts[i:i + TEMPLATES_CHUNK]).to(self.c.device)
-                feats.append(F.normalize(encode_text_trimmed(self.model, tok).float(), dim=-1))
-            per_name = torch.cat(feats).reshape(len(missing), len(T), -1).mean(1)
-            with self.c.text_lock:
-                for n, e in zip(missing, F.normalize(per_name, dim=-1)):
-                    self.c.text_cache[n] = e
-                while len(self.c.text_cache) > 4096:
-                    self.c.text_cache.popitem(last=False)
-            self._save_disk_cache()
-        return torch.stack([self.c.text_cache[n] for n in names])
-
-    def _disk_cache_path(self):
-        """One file per set of text weights, so a class name is encoded once per machine, not per process."""
-        import hashlib
-
-        from core.models import cache_dir
-
-        proj = self.model.text_projection
-        w = proj.weight if isinstance(proj, torch.nn.Linear) else proj
-        digest = hashlib.sha1(w.detach().float().cpu().numpy().tobytes()).hexdigest()[:16]
-        return cache_dir() / "text_embeddings" / f"{digest}.pt"
-
-    def _load_disk_cache(self) -> None:
-        path = self._disk_cache_path()
-        try:
-            stored = torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else {}
-        except Exception:  # a damaged cache file is rebuilt, never fatal
-            stored = {}
-        with self.c.text_lock:
-            for n, e in stored.items():
-                self.c.text_cache.setdefault(n, e.to(self.c.device))
-
-    def _save_disk_cache(self) -> None:
-        import os
-
-        path = self._disk_cache_path()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            with self.c.text_lock:
-                torch.save({n: e.cpu() for n, e in self.c.text_cache.items()}, tmp)
-            os.replace(tmp, path)
-        except OSError:  # a read-only disk only costs speed
-            pass
+        """(len(names), E) unit vectors: each name through the 80 OpenAI ImageNet templates (cached)."""
+        return text_embeddings(self.c, names)
 
     # --- image --------------------------------------------------------------
-    def crop_features(self, crops: torch.Tensor, cfg: DenseConfig, patch_labels: torch.Tensor | None = None):
-        """(B, 3, h, w) normalised crops -> (B, gh, gw, E) L2-normalised patch features."""
+    def encode_to_last_block(self, crops: torch.Tensor, cfg: DenseConfig):
+        """(B, 3, h, w) normalised crops -> tokens before the last block (B, 1+N, D), ResCLIP's RCS map (the mean
+        of the chosen blocks' softmax attention, per head, class token included) or None, and the grid."""
         v = self.model.visual
-        p = v.conv1.kernel_size[0]
         x = v.conv1(crops.to(self.c.device, dtype=v.conv1.weight.dtype))
         gh, gw = x.shape[-2:]
         x = x.flatten(2).transpose(1, 2)
         cls = v.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
         x = torch.cat([cls, x], dim=1) + interpolate_positions(v.positional_embedding, (gh, gw)).to(x.dtype)
         x = v.ln_pre(x)
-        blocks = v.transformer.resblocks
         rcs_idx = {i - 1 for i in cfg.rcs_layers} if cfg.rcs else set()
         rcs_maps = []
-        for i, blk in enumerate(blocks[:-1]):
+        for i, blk in enumerate(v.transformer.resblocks[:-1]):
             if i in rcs_idx:
                 rcs_maps.append(vanilla_attention_map(blk.attn, blk.ln_1(x)))
             x = blk(x)
-        last = blocks[-1]
-        rcs_map = torch.stack(rcs_maps).mean(0) if rcs_maps else None
-        aff = sfr_affinity(patch_labels).to(x) if patch_labels is not None else None
-        x = x + csa_attention(last.attn, last.ln_1(x), rcs_map, cfg.rcs_tau, cfg.rcs_lambda, aff, cfg.sfr_tau,
-                              cfg.sfr_lambda)
-        x = x + last.mlp(last.ln_2(x))
+        return x, (torch.stack(rcs_maps).mean(0) if rcs_maps else None), (gh, gw)
+
+    def last_block_features(self, x: torch.Tensor, grid: tuple[int, int], cfg: DenseConfig,
+                            rcs_map: torch.Tensor | None = None, sfr: torch.Tensor | None = None) -> torch.Tensor:
+        """The method's last block on tokens x -> (B, gh, gw, E) L2-normalised patch features."""
+        v = self.model.visual
+        last = v.transformer.resblocks[-1]
+        w = dict(rcs_map=rcs_map, rcs_tau=cfg.rcs_tau, rcs_lambda=cfg.rcs_lambda,
+                 sfr_affinity=None if sfr is None else sfr.to(x), sfr_tau=cfg.sfr_tau, sfr_lambda=cfg.sfr_lambda)
+        if cfg.method == "naclip":  # no residual, no feed-forward ('wo_resi' / 'reduced')
+            x = naclip_attention(last.attn, last.ln_1(x), neighbourhood_window(*grid, cfg.naclip_std), **w)
+        else:
+            x = x + csa_attention(last.attn, last.ln_1(x), **w)
+            x = x + last.mlp(last.ln_2(x))
         x = v.ln_post(x) @ v.proj
-        feats = F.normalize(x[:, 1:].float(), dim=-1)
-        return feats.reshape(x.shape[0], gh, gw, -1), p
+        return F.normalize(x[:, 1:].float(), dim=-1).reshape(x.shape[0], *grid, -1)
 
-    MAX_LONG_SIDE = 4096
+    def crop_features(self, crops: torch.Tensor, cfg: DenseConfig, text: torch.Tensor | None = None):
+        """(B, 3, h, w) normalised crops -> (B, gh, gw, E) L2-normalised patch features and the patch size.
 
-    def preprocess(self, image: np.ndarray, short_side: int) -> torch.Tensor:
-        from core.errors import BadInput
+        With cfg.sfr (ResCLIP), a first pass per crop (RCS, no SFR) gives per-name logits, upsampled to the crop,
+        refined by PAMR (10 iterations, dilations 8 and 16, guided by the crop), softmax × logit scale; pixels below
+        sfr_temp_thd take name 0; each patch's most frequent name becomes its label, and the last block runs again
+        with the affinity of those labels."""
+        p = self.model.visual.conv1.kernel_size[0]
+        x, rcs_map, grid = self.encode_to_last_block(crops, cfg)
+        if not cfg.sfr:
+            return self.last_block_features(x, grid, cfg, rcs_map), p
+        from core.openvocab.refine import pamr
 
-        h, w = image.shape[:2]
-        scale = short_side / min(h, w)
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        if max(size) > self.MAX_LONG_SIDE:
-            raise BadInput(f"The image is {w}×{h}: at a short side of {short_side} its long side would be "
-                           f"{max(size)} pixels (limit {self.MAX_LONG_SIDE}). Crop it to a less extreme shape.")
-        arr = np.asarray(Image.fromarray(image).resize(size, Image.BICUBIC), np.float32) / 255.0
-        arr = (arr - np.asarray(self.c.mean, np.float32)) / np.asarray(self.c.std, np.float32)
-        return torch.from_numpy(arr.transpose(2, 0, 1).copy())
+        first = (self.last_block_features(x, grid, cfg, rcs_map) @ text.T.to(x)).permute(0, 3, 1, 2).float().cpu()
+        first = F.interpolate(first, size=crops.shape[-2:], mode="bilinear", align_corners=False)
+        labels = []
+        for crop, logits in zip(crops, first):
+            probs = torch.softmax(pamr(crop[None].float(), logits[None], 10, (8, 16))[0] * cfg.logit_scale, 0)
+            best, name = probs.max(0)
+            labels.append(torch.where(best < cfg.sfr_temp_thd, 0, name))
+        sfr = sfr_affinity(patch_mode(torch.stack(labels), p), cfg.sfr_std)
+        return self.last_block_features(x, grid, cfg, rcs_map, sfr), p
+
+    def preprocess(self, image: np.ndarray, cfg: DenseConfig) -> torch.Tensor:
+        """SCLIP's test pipeline: mmcv keep-ratio resize (bilinear, no antialiasing), normalised (3, h, w)."""
+        small = resize_keep_ratio(image, cfg.short_side, cfg.long_side)
+        return normalise(small, self.c.mean, self.c.std)
 
     @staticmethod
     def windows(h: int, w: int, crop: int, stride: int) -> list[tuple[int, int, int, int]]:
@@ -172,8 +164,7 @@ class SCLIPPredictor:
         return out
 
     @torch.inference_mode()
-    def slide_logits(self, img: torch.Tensor, text: torch.Tensor, cfg: DenseConfig,
-                     labels_hint: torch.Tensor | None = None) -> torch.Tensor:
+    def slide_logits(self, img: torch.Tensor, text: torch.Tensor, cfg: DenseConfig) -> torch.Tensor:
         """Cosine similarities (names, H, W) at the resized image's size, overlapping crops averaged."""
         _, h, w = img.shape
         wins = self.windows(h, w, cfg.crop, cfg.stride)
@@ -186,11 +177,7 @@ class SCLIPPredictor:
             for i in range(0, len(group), cfg.batch_crops):
                 part = group[i:i + cfg.batch_crops]
                 crops = torch.stack([img[:, y1:y2, x1:x2] for y1, x1, y2, x2 in part])
-                hint = None
-                if labels_hint is not None:
-                    p = self.model.visual.conv1.kernel_size[0]
-                    hint = torch.stack([patch_majority(labels_hint[y1:y2, x1:x2], p) for y1, x1, y2, x2 in part])
-                feats, _ = self.crop_features(crops, cfg, hint)
+                feats, _ = self.crop_features(crops, cfg, text)
                 sims = (feats @ text.T.to(feats)).permute(0, 3, 1, 2).float().cpu()
                 sims = F.interpolate(sims, size=(ch, cw), mode="bilinear", align_corners=False)
                 for (y1, x1, y2, x2), s in zip(part, sims):
@@ -199,67 +186,72 @@ class SCLIPPredictor:
         return acc / count
 
     def predict(self, image: np.ndarray, classes: ClassList, cfg: DenseConfig = DenseConfig()) -> DenseResult:
-        from core.openvocab.refine import refine_logits, refine_probabilities
+        from core.openvocab.full_resolution import FullResolution, TiledScores, published_labels
+        from core.openvocab.refine import PAMR_TILE, check_loftup, crf_scores, pamr_tiles
 
+        if cfg.method not in METHODS:
+            raise BadInput(f"Unknown dense method '{cfg.method}' (choose {', '.join(METHODS)}).")
+        check_loftup(cfg)
         t0 = time.perf_counter()
-        ran = []
+        ran = [cfg.method]
         text = self.text_embeddings(classes.names)
-        img = self.preprocess(image, cfg.short_side)
+        small = resize_keep_ratio(image, cfg.short_side, cfg.long_side)
+        img = normalise(small, self.c.mean, self.c.std)
         sims = self.slide_logits(img, text, cfg)
-        if cfg.sfr:
-            first = names_to_classes(torch.softmax(sims * cfg.logit_scale, 0), classes).argmax(0)
-            sims = self.slide_logits(img, text, cfg, labels_hint=first)
-            ran.append("sfr")
         if cfg.rcs:
-            ran.append("rcs")
-        h, w = image.shape[:2]
-        logits = F.interpolate(sims[None], size=(h, w), mode="bilinear", align_corners=False)[0]
-        logits, more = refine_logits(image, logits, cfg)
-        ran += more
-        probs_names = torch.softmax(logits * cfg.logit_scale, 0)
-        probs = names_to_classes(probs_names, classes)
-        probs, more = refine_probabilities(image, probs, cfg)
-        ran += more
-        labels = probs.argmax(0)
-        if cfg.area_thd is not None and classes.n > 1:
-            area = torch.bincount(labels.ravel(), minlength=classes.n).float() / labels.numel()
-            keep = area >= cfg.area_thd
-            keep[0] = True
-            labels = (probs * keep[:, None, None]).argmax(0)
-        if cfg.prob_thd > 0:
-            labels[probs.max(0).values < cfg.prob_thd] = 0
-        return DenseResult(labels.numpy().astype(np.int32), probs.numpy().astype(np.float32),
-                           time.perf_counter() - t0, ran)
+            ran.append(f"rcs(τ {cfg.rcs_tau}, λ {cfg.rcs_lambda}, blocks {list(cfg.rcs_layers)})")
+        if cfg.sfr:
+            ran.append(f"sfr(τ {cfg.sfr_tau}, λ {cfg.sfr_lambda}, temp_thd {cfg.sfr_temp_thd}, std {cfg.sfr_std}; "
+                       "first pass per crop with PAMR)")
+        scores = sims * cfg.logit_scale
+        owner = torch.tensor(classes.name_to_class)
+        probs = names_to_classes(torch.softmax(scores, 0), classes)
+        size = image.shape[:2]
+        if cfg.crf:
+            scores, what = crf_scores(small, probs)
+            owner = torch.arange(classes.n)
+            ran.append(what)
+        if cfg.pamr:
+            full = TiledScores(pamr_tiles(img, scores, size, cfg.pamr_iters, cfg.pamr_dilations), owner, size,
+                               PAMR_TILE)
+            ran.append(f"pamr({cfg.pamr_iters} iters, dilations {list(cfg.pamr_dilations)}, full resolution)")
+        else:
+            full = FullResolution(scores, owner, size)
+        labels = published_labels(full, classes.n, cfg.area_thd, cfg.prob_thd)
+        return DenseResult(labels.numpy().astype(np.int32), probs.numpy(), time.perf_counter() - t0, ran, full)
 
 
-def encode_text_trimmed(model, tokens: torch.Tensor) -> torch.Tensor:
-    """open_clip's encode_text on only as many positions as the longest prompt uses.
+def resize_keep_ratio(image: np.ndarray, short_side: int, long_side: int = 2048) -> np.ndarray:
+    """mmcv's Resize(scale=(long_side, short_side), keep_ratio=True) as SCLIP's pipeline runs it: the factor
+    min(long_side / long, short_side / short), sizes int(x · f + 0.5), cv2 bilinear on the uint8 image."""
+    import cv2
 
-    The text transformer is causal and pools at the end-of-text token, so the padding after it never reaches
-    the output: cutting it gives the same features for a fraction of the work (templates are ~15 of 77 tokens)."""
-    if getattr(model, "text_pool_type", "argmax") != "argmax" or getattr(model, "attn_mask", None) is None:
-        return model.encode_text(tokens)
-    n = int(tokens.argmax(dim=-1).max()) + 1
-    tokens = tokens[:, :n]
-    cast = model.transformer.get_cast_dtype()
-    x = model.token_embedding(tokens).to(cast) + model.positional_embedding[:n].to(cast)
-    x = model.ln_final(model.transformer(x, attn_mask=model.attn_mask[:n, :n]))
-    x = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]
-    proj = model.text_projection
-    return proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
+    h, w = image.shape[:2]
+    f = min(long_side / max(h, w), short_side / min(h, w))
+    nw, nh = int(w * f + 0.5), int(h * f + 0.5)
+    if min(nw, nh) < PATCH:
+        raise BadInput(f"The image is {w}×{h}: resized to a long side of at most {long_side} its short side "
+                       f"would be {min(nw, nh)} pixels, less than one {PATCH}-pixel patch. Crop it to a less "
+                       "extreme shape.")
+    return cv2.resize(np.ascontiguousarray(image), (nw, nh), interpolation=cv2.INTER_LINEAR)
+
+
+def normalise(small: np.ndarray, mean, std) -> torch.Tensor:
+    """(h, w, 3) uint8 -> (3, h, w) float32 with CLIP's mean and std on the 0-255 scale, to the three decimals
+    SCLIP's data preprocessor uses (122.771, 116.746, 104.094 / 68.501, 66.632, 70.323)."""
+    m = np.round(np.asarray(mean, np.float64) * 255, 3).astype(np.float32)
+    sd = np.round(np.asarray(std, np.float64) * 255, 3).astype(np.float32)
+    return torch.from_numpy(((small.astype(np.float32) - m) / sd).transpose(2, 0, 1).copy())
+
+
+PATCH = 16
 
 
 def names_to_classes(probs_names: torch.Tensor, classes: ClassList) -> torch.Tensor:
     """(names, H, W) -> (classes, H, W): the max over each class's synonyms."""
-    owner = torch.tensor(classes.name_to_class)
-    out = torch.full((classes.n, *probs_names.shape[1:]), -torch.inf)
-    for c in range(classes.n):
-        out[c] = probs_names[owner == c].max(0).values
-    return out
-
-
-def patch_majority(labels: torch.Tensor, patch: int) -> torch.Tensor:
-    """(h, w) pixel labels -> (h // patch, w // patch) majority label of each patch's pixels."""
-    gh, gw = labels.shape[0] // patch, labels.shape[1] // patch
-    blocks = labels[: gh * patch, : gw * patch].reshape(gh, patch, gw, patch).permute(0, 2, 1, 3).reshape(gh, gw, -1)
-    return torch.mode(blocks, dim=-1).values
+    if len(classes.names) == classes.n:
+        return probs_names
+    owner = torch.tensor(classes.name_to_class)[:, None].expand(-1, probs_names[0].numel())
+    out = torch.full((classes.n, probs_names[0].numel()), -torch.inf, dtype=probs_names.dtype)
+    return out.scatter_reduce_(0, owner, probs_names.reshape(len(owner), -1), "amax").reshape(classes.n,
+                                                                                           *probs_names.shape[1:])

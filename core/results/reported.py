@@ -73,7 +73,9 @@ def drywall_records(text: str) -> list[dict]:
             model={"name": name, "source": "CIDAS/clipseg-rd64-refined" + (" fine-tuned" if v["epochs"][0] else "")
                    if "SAM3" not in name else "facebook/sam3", "image_size": int(v["image size"][0]) if v["image size"][0] else None},
             dataset={"name": "drywall (crack + taping_area)", "split": "test", "n": 100 if subset else 959},
-            config={"threshold": v["threshold"][0], "epochs": int(v["epochs"][0] or 0), "seed": 42},
+            config={"threshold": v["threshold"][0], "epochs": int(v["epochs"][0] or 0), "seed": 42,
+                    # the report's protocol: canonical prompt per row, scored at the model's size, prob >= threshold
+                    "prompts": "canonical", "score_at": "model", "threshold_rule": ">="},
             metrics={"overall": {"miou": v["mIoU"][0], "dice": v["Dice"][0]}, "per_label": per_label},
             timing={"seconds_per_image": v["infer s/img"][0], "train_seconds": v["train s"][0], "device": "cuda (Colab T4)"},
         )
@@ -82,6 +84,24 @@ def drywall_records(text: str) -> list[dict]:
                                       for t, (m, d) in sorted(sens.items())]
         out.append(rec)
     return out
+
+
+# Published rows SegLab can run, with the switches that run them (`evaluate-semantic --method M [--rcs --sfr]`)
+# and the variant label SegLab's own records carry, so the dashboard pairs them. Others are not runnable here.
+RUNNABLE = {
+    "SCLIP": ("sclip", {"pamr": False, "rcs": False, "sfr": False}, "SCLIP"),
+    "NACLIP (no PAMR)": ("naclip", {"pamr": False, "rcs": False, "sfr": False}, "NACLIP"),
+    "NACLIP + ResCLIP": ("naclip", {"pamr": False, "rcs": True, "sfr": True}, "NACLIP + ResCLIP (RCS, SFR)"),
+}
+
+
+def _runnable(method: str) -> dict:
+    key = "SCLIP" if method.startswith("SCLIP") else method
+    if key not in RUNNABLE:
+        return {"method": re.sub(r"[^a-z0-9]+", "_", method.split(",")[0].split("(")[0].lower()).strip("_"),
+                "variant": method, "runnable_in_seglab": False}
+    m, switches, variant = RUNNABLE[key]
+    return {"method": m, "variant": variant, **switches, "runnable_in_seglab": True}
 
 
 def openvocab_records(text: str) -> list[dict]:
@@ -103,7 +123,7 @@ def openvocab_records(text: str) -> list[dict]:
                 model={"name": method, "image_size": None, "source": "CLIP ViT-B/16 (OpenAI)" + (
                     " + SAM2 masks and the other models its README lists" if "SAM2" in method else "")},
                 dataset={"name": ds, "split": "val", "n": None},
-                config={"method": method, "pamr": False},
+                config={"published_method": method, **_runnable(method)},
                 metrics={"overall": {"miou": round(val / 100.0, 6)}},
                 timing={"seconds_per_image": None, "device": None},
             ))
