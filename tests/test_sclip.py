@@ -204,3 +204,21 @@ def test_text_embeddings_are_reused_from_disk(monkeypatch, tmp_path):
     monkeypatch.setattr(text, "encode_text_trimmed", no_encoding)
     second = SCLIPPredictor(load_openclip(location, torch.device("cpu"), torch.float32, True))
     torch.testing.assert_close(second.text_embeddings(["giraffe", "zebra"]), e1.flip(0))
+
+
+def test_kept_features_are_the_patch_features_on_the_resized_grid(predictor):
+    """One 224×224 window: the kept grid is that crop's features; wider images average overlapping crops."""
+    image = np.random.default_rng(2).integers(0, 256, (224, 224, 3), dtype=np.uint8)
+    classes = parse_classes("sky\nperson, human")
+    cfg = DenseConfig(short_side=224)
+    r = predictor.predict(image, classes, cfg, keep_features=True)
+    img = predictor.preprocess(image, cfg)
+    with torch.inference_mode():
+        feats, _ = predictor.crop_features(img[None], cfg)
+    assert r.features.shape == (14, 14, feats.shape[-1])
+    assert np.allclose(r.features, feats[0].numpy(), atol=1e-5)
+    text = predictor.text_embeddings(classes.names)
+    assert np.allclose(r.text[1], torch.nn.functional.normalize(text[1:].mean(0), dim=0).numpy(), atol=1e-6)
+    wide = predictor.predict(np.zeros((100, 300, 3), np.uint8), classes, DenseConfig(), keep_features=True)
+    assert wide.features.shape == (336 // 16, 1008 // 16, feats.shape[-1])
+    assert np.allclose(np.linalg.norm(wide.features, axis=-1), 1, atol=1e-5)

@@ -70,6 +70,8 @@ class DenseResult:
     seconds: float
     ran: list[str] = field(default_factory=list)  # what ran, with the variant
     full: object = None  # FullResolution or TiledScores
+    features: np.ndarray | None = None  # (gh, gw, E) dense patch features on the resized image's grid, when asked
+    text: np.ndarray | None = None  # (C, E) unit class text embeddings (synonyms averaged), when asked
 
     @property
     def confidence(self) -> np.ndarray:
@@ -164,9 +166,15 @@ class SCLIPPredictor:
         return out
 
     @torch.inference_mode()
-    def slide_logits(self, img: torch.Tensor, text: torch.Tensor, cfg: DenseConfig) -> torch.Tensor:
-        """Cosine similarities (names, H, W) at the resized image's size, overlapping crops averaged."""
+    def slide_logits(self, img: torch.Tensor, text: torch.Tensor, cfg: DenseConfig,
+                     features: list | None = None) -> torch.Tensor:
+        """Cosine similarities (names, H, W) at the resized image's size, overlapping crops averaged. With a list
+        given as `features`, it receives the patch features on the resized image's patch grid (gh, gw, E), each
+        patch the normalised mean of the crops' features that fall on it (a crop placed at the patch nearest its
+        corner)."""
         _, h, w = img.shape
+        p = self.model.visual.conv1.kernel_size[0]
+        grid, hits = None, torch.zeros(max(h // p, 1), max(w // p, 1), 1)
         wins = self.windows(h, w, cfg.crop, cfg.stride)
         acc = torch.zeros(text.shape[0], h, w)
         count = torch.zeros(1, h, w)
@@ -178,14 +186,26 @@ class SCLIPPredictor:
                 part = group[i:i + cfg.batch_crops]
                 crops = torch.stack([img[:, y1:y2, x1:x2] for y1, x1, y2, x2 in part])
                 feats, _ = self.crop_features(crops, cfg, text)
+                if features is not None:
+                    grid = torch.zeros(*hits.shape[:2], feats.shape[-1]) if grid is None else grid
+                    for (y1, x1, _, _), f in zip(part, feats.float().cpu()):
+                        gy = min(round(y1 / p), grid.shape[0] - f.shape[0])
+                        gx = min(round(x1 / p), grid.shape[1] - f.shape[1])
+                        grid[gy:gy + f.shape[0], gx:gx + f.shape[1]] += f
+                        hits[gy:gy + f.shape[0], gx:gx + f.shape[1]] += 1
                 sims = (feats @ text.T.to(feats)).permute(0, 3, 1, 2).float().cpu()
                 sims = F.interpolate(sims, size=(ch, cw), mode="bilinear", align_corners=False)
                 for (y1, x1, y2, x2), s in zip(part, sims):
                     acc[:, y1:y2, x1:x2] += s
                     count[:, y1:y2, x1:x2] += 1
+        if features is not None:
+            features.append(F.normalize(grid / hits.clamp_min(1), dim=-1))
         return acc / count
 
-    def predict(self, image: np.ndarray, classes: ClassList, cfg: DenseConfig = DenseConfig()) -> DenseResult:
+    def predict(self, image: np.ndarray, classes: ClassList, cfg: DenseConfig = DenseConfig(),
+                keep_features: bool = False) -> DenseResult:
+        """Labels at the image's size and probabilities at the working resolution; with keep_features, the dense
+        patch features (gh, gw, E) and the class text embeddings too (for MHQR's refinement and merging)."""
         from core.openvocab.full_resolution import FullResolution, TiledScores, published_labels
         from core.openvocab.refine import PAMR_TILE, check_loftup, crf_scores, pamr_tiles
 
@@ -197,7 +217,8 @@ class SCLIPPredictor:
         text = self.text_embeddings(classes.names)
         small = resize_keep_ratio(image, cfg.short_side, cfg.long_side)
         img = normalise(small, self.c.mean, self.c.std)
-        sims = self.slide_logits(img, text, cfg)
+        feats = [] if keep_features else None
+        sims = self.slide_logits(img, text, cfg, feats)
         if cfg.rcs:
             ran.append(f"rcs(τ {cfg.rcs_tau}, λ {cfg.rcs_lambda}, blocks {list(cfg.rcs_layers)})")
         if cfg.sfr:
@@ -218,7 +239,12 @@ class SCLIPPredictor:
         else:
             full = FullResolution(scores, owner, size)
         labels = published_labels(full, classes.n, cfg.area_thd, cfg.prob_thd)
-        return DenseResult(labels.numpy().astype(np.int32), probs.numpy(), time.perf_counter() - t0, ran, full)
+        res = DenseResult(labels.numpy().astype(np.int32), probs.numpy(), time.perf_counter() - t0, ran, full)
+        if keep_features:
+            res.features = feats[0].numpy()
+            of = torch.tensor(classes.name_to_class)
+            res.text = F.normalize(torch.stack([text[of == c].mean(0) for c in range(classes.n)]), dim=-1).numpy()
+        return res
 
 
 def resize_keep_ratio(image: np.ndarray, short_side: int, long_side: int = 2048) -> np.ndarray:
