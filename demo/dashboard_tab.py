@@ -10,6 +10,7 @@ import pandas as pd
 from core.results import charts as run_charts
 from core.errors import BadInput
 from core.results.views import choices, colour_deltas, display_table, problems_text, results_root, shade_reported
+from core.results.leaderboard import dataset_name, default_view, leaderboard
 from core.results.runs import DEFAULT_COLUMNS, compare, filter_runs, load_runs, provenance_text
 from demo.handling import guarded, request_dir
 
@@ -39,6 +40,26 @@ def render(task, dataset, split, model, provenance, search, columns, metric, sco
         run_charts.training(records),
         run_charts.video(records),
     )
+
+
+def render_leaderboard(task, dataset, metric="miou"):
+    """The first view: one task and one dataset, ranked; the best value of each column in bold."""
+    runs = load_runs(results_root())
+    if not task or not dataset:
+        task, dataset = default_view(runs)
+    if task is None:
+        return "No stored runs yet: `python -m core import-reported` adds the published ones.", pd.DataFrame()
+    table, best, summary = leaderboard(runs, task, dataset, metric or "miou")
+    styled = table.style.apply(lambda col: ["font-weight: 700" if b else "" for b in best[col.name]], axis=0)
+    return f"**{summary}**", styled
+
+
+def leaderboard_choices(task):
+    """Datasets of the chosen task, the one with most runs first."""
+    runs = load_runs(results_root())
+    t = runs.table[runs.table["task"] == task] if task else runs.table
+    ordered = t["dataset"].dropna().value_counts().index.tolist()
+    return gr.update(choices=[(dataset_name(d), d) for d in ordered], value=ordered[0] if ordered else None)
 
 
 def refresh_choices():
@@ -109,6 +130,23 @@ def from_query(request: gr.Request):
 def build(demo: gr.Blocks, tabs: gr.Tabs) -> None:
     runs = load_runs(results_root())
     keys = list(runs.records)
+    first_task, first_dataset = default_view(runs)
+    gr.Markdown("### Leaderboard: which method is best on which data")
+    with gr.Row():
+        lb_task = gr.Radio(choices(runs, "task"), value=first_task, label="Task", elem_id="lb-task")
+        lb_dataset = gr.Dropdown([(dataset_name(d), d) for d in choices(runs, "dataset")], value=first_dataset,
+                                 label="Dataset", elem_id="lb-dataset")
+        lb_metric = gr.Dropdown(METRICS, value="miou", label="Rank by", elem_id="lb-metric")
+    lb_summary = gr.Markdown(elem_id="lb-summary")
+    lb_table = gr.Dataframe(interactive=False, wrap=True, max_height=480, elem_id="lb-table",
+                            label="Ranked runs (percentages; best of each column in bold; s / image with its device)")
+    lb_task.change(leaderboard_choices, lb_task, lb_dataset, api_visibility="private")
+    lb_dataset.change(render_leaderboard, [lb_task, lb_dataset, lb_metric], [lb_summary, lb_table],
+                      api_name="leaderboard")
+    lb_metric.change(render_leaderboard, [lb_task, lb_dataset, lb_metric], [lb_summary, lb_table],
+                     api_visibility="private")
+    demo.load(render_leaderboard, [lb_task, lb_dataset, lb_metric], [lb_summary, lb_table], api_visibility="private")
+    gr.Markdown("### All runs")
     with gr.Row():
         refresh = gr.Button("Refresh", scale=0, min_width=120, size="sm", elem_id="dash-refresh")
         status = gr.Markdown(elem_id="dash-status")

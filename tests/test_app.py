@@ -159,3 +159,14 @@ def test_openvocab_bad_inputs(client, wall_png, tmp_path):
     huge = tmp_path / "huge.png"
     Image.new("1", (12000, 12000)).save(huge)
     assert "12000×12000" in dense(client, huge, "cat")[0]
+
+
+def test_dashboard_opens_on_the_leaderboard(client):
+    """The published rows alone: COCO-Stuff-164k (open-vocabulary) has the most runs; NACLIP + ResCLIP leads there
+    among the CLIP-only methods, CorrCLIP with SAM2 masks above all."""
+    summary, table = client.predict("openvocab", "coco_stuff164k", "miou", api_name="/leaderboard")
+    assert summary.startswith("**Best mIoU on COCO-Stuff-164k: CorrCLIP, SAM2 masks (8 points per side), 31.8")
+    rows = table["data"]
+    methods = [r[1] for r in rows]
+    assert methods.index("NACLIP + ResCLIP") < methods.index("SCLIP (repo README)") < methods.index("SCLIP (paper)")
+    assert rows[0][0] == 1 and all(isinstance(r[3], str) for r in rows)

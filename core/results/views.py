@@ -34,13 +34,22 @@ def shade_reported(df: pd.DataFrame):
 
 
 def colour_deltas(df: pd.DataFrame):
+    """A Styler: each delta green when B is better than A in that metric's direction (lower seconds are better),
+    red when worse."""
+    from core.results.leaderboard import better_sign
+
     if df.empty:
         return df
-    def colour(v):
-        if not isinstance(v, (int, float)) or v == 0:
-            return ""
-        return "color: #137333; font-weight: 600" if v > 0 else "color: #b3261e; font-weight: 600"
-    return df.style.map(colour, subset=["delta"]).format({"a": "{:.4f}", "b": "{:.4f}", "delta": "{:+.4f}"})
+
+    def colour(row):
+        v = row["delta"]
+        styles = [""] * len(row)
+        if isinstance(v, (int, float)) and v != 0:
+            good = v * better_sign(str(row["metric"])) > 0
+            styles[list(row.index).index("delta")] = ("color: #137333; font-weight: 600" if good
+                                                      else "color: #b3261e; font-weight: 600")
+        return styles
+    return df.style.apply(colour, axis=1).format({"a": "{:.4f}", "b": "{:.4f}", "delta": "{:+.4f}"})
 
 
 def choices(runs: Runs, column: str) -> list[str]:
