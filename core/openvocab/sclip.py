@@ -66,12 +66,21 @@ class DenseResult:
     `full` answers full-resolution questions band by band (class_probability) without a classes × H × W array."""
 
     labels: np.ndarray  # (H, W) int32 class index
-    probs: np.ndarray  # (C, h, w) float32 per-class probability (best synonym), working resolution
+    make_probs: object  # () -> (C, h, w) float32 per-class probability (best synonym), working resolution
     seconds: float
     ran: list[str] = field(default_factory=list)  # what ran, with the variant
     full: object = None  # FullResolution or TiledScores
     features: np.ndarray | None = None  # (gh, gw, E) dense patch features on the resized image's grid, when asked
     text: np.ndarray | None = None  # (C, E) unit class text embeddings (synonyms averaged), when asked
+    _probs: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def probs(self) -> np.ndarray:
+        """(C, h, w) float32 per-class probability (best synonym) at the working resolution, computed when first
+        asked (the labels never need it)."""
+        if self._probs is None:
+            self._probs = np.asarray(self.make_probs(), np.float32)
+        return self._probs
 
     @property
     def confidence(self) -> np.ndarray:
@@ -225,11 +234,13 @@ class SCLIPPredictor:
             ran.append(f"sfr(τ {cfg.sfr_tau}, λ {cfg.sfr_lambda}, temp_thd {cfg.sfr_temp_thd}, std {cfg.sfr_std}; "
                        "first pass per crop with PAMR)")
         scores = sims * cfg.logit_scale
+        del sims
         owner = torch.tensor(classes.name_to_class)
-        probs = names_to_classes(torch.softmax(scores, 0), classes)
+        named = scores
+        probs = lambda: names_to_classes(torch.softmax(named, 0), classes).numpy()
         size = image.shape[:2]
         if cfg.crf:
-            scores, what = crf_scores(small, probs)
+            scores, what = crf_scores(small, torch.from_numpy(probs()))
             owner = torch.arange(classes.n)
             ran.append(what)
         if cfg.pamr:
@@ -239,7 +250,7 @@ class SCLIPPredictor:
         else:
             full = FullResolution(scores, owner, size)
         labels = published_labels(full, classes.n, cfg.area_thd, cfg.prob_thd)
-        res = DenseResult(labels.numpy().astype(np.int32), probs.numpy(), time.perf_counter() - t0, ran, full)
+        res = DenseResult(labels.numpy().astype(np.int32), probs, time.perf_counter() - t0, ran, full)
         if keep_features:
             res.features = feats[0].numpy()
             of = torch.tensor(classes.name_to_class)
