@@ -50,6 +50,7 @@ def render_leaderboard(task, dataset, metric="miou"):
     if task is None:
         return "No stored runs yet: `python -m core import-reported` adds the published ones.", pd.DataFrame()
     table, best, summary = leaderboard(runs, task, dataset, metric or "miou")
+    table, best = table.drop(columns=["run"]), best.drop(columns=["run"])  # keys stay in "All runs" and links
     styled = table.style.apply(lambda col: ["font-weight: 700" if b else "" for b in best[col.name]], axis=0)
     return f"**{summary}**", styled
 

@@ -50,8 +50,10 @@ def test_ranking_best_marks_percentages_and_blanks(runs):
     assert list(best["s / image"]) == [False, False, False, False, True]  # the fastest, lower is better
     assert table["s / image"].iloc[4] == "1.2 (cpu)" and table["s / image"].iloc[0] == ""
     assert summary.startswith("Best mIoU on COCO-Stuff-164k: NACLIP + ResCLIP, 24.7 (reported)")
-    other, _, _ = leaderboard(runs, "openvocab", "voc21")
+    other, best_other, _ = leaderboard(runs, "openvocab", "voc21")
     assert list(other["method"]) == ["SCLIP @336"]
+    assert "pixel acc." not in other.columns and "s / image" not in other.columns  # no run has them: left out
+    assert list(best_other.columns) == list(other.columns)
 
 
 def test_names_and_provenance_of_the_stored_published_runs():

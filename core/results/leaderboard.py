@@ -97,7 +97,8 @@ def _seconds(v, device) -> str:
 
 def leaderboard(runs: Runs, task: str, dataset: str, metric: str = "miou") -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """(table of display strings ranked by `metric`, a same-shaped table of bools marking each column's best,
-    a one-line summary). Metric columns are percentages with one decimal; missing values are blank."""
+    a one-line summary). Metric columns are percentages with one decimal; missing values are blank; a column no
+    run has is left out."""
     t = runs.table
     rows = t[(t["task"] == task) & (t["dataset"] == dataset)].copy()
     metrics = [m for m in TASK_METRICS.get(task, ["miou"]) if m in rows.columns and rows[m].notna().any()]
@@ -123,6 +124,8 @@ def leaderboard(runs: Runs, task: str, dataset: str, metric: str = "miou") -> tu
         if vals.notna().any():
             target = vals.max() if better_sign(m) > 0 else vals.min()
             best[col] = (vals == target).to_numpy()
+    empty = [c for c in out.columns if c not in ("rank", "method", "provenance", "run") and (out[c] == "").all()]
+    out, best = out.drop(columns=empty), best.drop(columns=empty)
     summary = "No run of this task on this dataset."
     if len(out) and metric in rows.columns and pd.notna(rows[metric].iloc[0]):
         summary = (f"Best {METRIC_NAMES.get(metric, metric)} on {dataset_name(dataset)}: {out['method'].iloc[0]}, "
