@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from core.errors import SegLabError
+from core.errors import BadInput, SegLabError
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -83,9 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", required=True, help="class file (one class a line, synonyms comma-separated) or a "
                    "preset: voc21, context60, coco_stuff171, cityscapes, ade20k")
     p.add_argument("--out", required=True, help="results/runs/NAME.json")
-    p.add_argument("--method", default="sclip", choices=["sclip", "naclip"],
+    p.add_argument("--method", default="sclip", choices=["sclip", "naclip", "mhqr", "grid-vote"],
                    help="sclip: correlative self-attention (wangf3014/SCLIP); naclip: neighbourhood attention, last "
-                   "block without residual and feed-forward (sinahmr/NACLIP; its published runs add --pamr)")
+                   "block without residual and feed-forward (sinahmr/NACLIP; its published runs add --pamr); mhqr: "
+                   "query points from the dense map, SAM2 masks, merging; grid-vote: SAM2 masks from a point grid "
+                   "voting with the dense scores (CorrCLIP's last step)")
+    p.add_argument("--dense", default="sclip", choices=["sclip", "naclip"],
+                   help="with --method mhqr or grid-vote: the dense method underneath")
+    p.add_argument("--sam2", default="sam2", help="SAM2 model: sam2 (hiera-tiny), sam2-small, sam2-base-plus, "
+                   "sam2-large, or a folder saved with save_pretrained")
+    p.add_argument("--grid", type=int, default=32, help="grid-vote: points per side")
     p.add_argument("--short-side", type=int, default=336)
     p.add_argument("--logit-scale", type=float, default=40.0)
     p.add_argument("--prob-thd", type=float, default=0.0)
@@ -228,11 +235,26 @@ def cmd_evaluate_semantic(args, command: str) -> int:
         extra.update(sfr_tau=args.sfr_weights[0], sfr_lambda=args.sfr_weights[1])
     if args.sfr_temp_thd is not None:
         extra.update(sfr_temp_thd=args.sfr_temp_thd)
-    cfg = DenseConfig(method=args.method, short_side=args.short_side, logit_scale=args.logit_scale,
-                      prob_thd=args.prob_thd, area_thd=args.area_thd, pamr=args.pamr, rcs=args.rcs, sfr=args.sfr,
-                      crf=args.crf, **extra)
+    two_stage = args.method in ("mhqr", "grid-vote")
+    cfg = DenseConfig(method=args.dense if two_stage else args.method, short_side=args.short_side,
+                      logit_scale=args.logit_scale, prob_thd=args.prob_thd, area_thd=args.area_thd, pamr=args.pamr,
+                      rcs=args.rcs, sfr=args.sfr, crf=args.crf, **extra)
     predictor = SCLIPPredictor(registry().get("openclip"))
-    rec = evaluate_semantic(Path(args.data), classes, predictor, cfg, Path(args.out), command, args.method,
+    if two_stage:
+        from core.models.sam2 import sam2_name
+        from core.openvocab.mhqr.grid_vote import GridVoteConfig
+        from core.openvocab.mhqr.predictor import MHQRPredictor
+        from core.openvocab.mhqr.sam2_masks import Sam2PointMasks
+
+        if Path(args.sam2).expanduser().exists():
+            sam2 = registry().get(args.sam2, family="sam2")
+        else:
+            try:
+                sam2 = registry().get(sam2_name(args.sam2))
+            except ValueError as exc:
+                raise BadInput(str(exc)) from None
+        predictor = MHQRPredictor(predictor, Sam2PointMasks(sam2), args.method, grid=GridVoteConfig(grid=args.grid))
+    rec = evaluate_semantic(Path(args.data), classes, predictor, cfg, Path(args.out), command, None,
                             args.max_images, Path(args.classes).stem)
     o = rec["metrics"]["overall"]
     print(f"wrote {args.out}: mIoU {o['miou']:.4f}, pixel acc {o['pixel_accuracy']:.4f}, "

@@ -135,3 +135,28 @@ def test_cli_evaluate_semantic(semantic_set, tmp_path):
                           str(semantic_set), "--classes", "no_such_preset", "--out", str(out)], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "No class file" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("method", ["mhqr", "grid-vote"])
+def test_cli_evaluate_semantic_mhqr_and_grid_vote(semantic_set, tmp_path, method):
+    """Dense CLIP, SAM2 point masks and MHQR (or grid-vote) end to end on tiny models; the record carries the
+    query count and the seconds of every stage."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = tmp_path / f"{method}.json"
+    r = subprocess.run([sys.executable, "-m", "core", "evaluate-semantic", "--models", "tiny", "--data",
+                        str(semantic_set), "--classes", str(semantic_set / "classes.txt"), "--out", str(out),
+                        "--method", method, "--grid", "8", "--short-side", "224", "--max-images", "2"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    rec = json.loads(out.read_text())
+    assert rec["config"]["pipeline"] == method and rec["dataset"]["n"] == 2
+    assert rec["model"]["name"] == rec["config"]["variant"] == (
+        "SCLIP + MHQR (SAM2)" if method == "mhqr" else "SCLIP + grid-vote (SAM2)")
+    stages = rec["timing"]["seconds_per_stage"]
+    assert {"dense", "sam2_image"} <= set(stages) and all(v >= 0 for v in stages.values())
+    q = rec["metrics"]["queries_per_image"]
+    assert q["min"] <= q["mean"] <= q["max"] and (q["max"] == 64 if method == "grid-vote" else q["max"] <= 200)

@@ -1,7 +1,8 @@
 """Models: one registry where every model is named, found (hub id, local folder, tiny random copy), loaded once.
 
 Entry points: `registry()` and the names re-exported here (ModelRegistry, ModelSpec, cache_dir, models_mode,
-set_models_mode); `core.models.clipseg` and `core.models.openclip` hold each family's loader and tiny builder.
+set_models_mode); `core.models.clipseg`, `core.models.openclip` and `core.models.sam2` (SAM 2.1 sizes, sam2_name)
+hold each family's loader and tiny builder.
 Never imports a pipeline (prompted, openvocab, video), data, metrics, results, draw, or any UI or bench code.
 """
 
@@ -12,9 +13,10 @@ import threading
 from core.models.clipseg import CLIPSEG_SPEC
 from core.models.model_registry import ModelRegistry, ModelSpec, cache_dir, default_device, models_mode, set_models_mode
 from core.models.openclip import OPENCLIP_SPEC
+from core.models.sam2 import SAM2_SPECS
 
 # The families SegLab knows; the registry reads this table and imports no family itself.
-MODEL_FAMILIES: tuple[ModelSpec, ...] = (CLIPSEG_SPEC, OPENCLIP_SPEC)
+MODEL_FAMILIES: tuple[ModelSpec, ...] = (CLIPSEG_SPEC, OPENCLIP_SPEC, *SAM2_SPECS)
 
 _REGISTRY: ModelRegistry | None = None
 _REGISTRY_LOCK = threading.Lock()

@@ -61,12 +61,16 @@ def evaluate_semantic(root: Path, classes: ClassList, predictor, cfg: DenseConfi
         raise BadInput(f"method '{method}' differs from the configuration's '{cfg.method}'.")
     samples = find_samples(root, max_images)
     n = classes.n
-    key = hashlib.sha1(json.dumps([str(root), classes.names, asdict(cfg), max_images], sort_keys=True,
-                                  default=str).encode()).hexdigest()[:16]
+    pipeline = getattr(predictor, "method", None)  # "mhqr" or "grid-vote" on top of the dense method
+    stages = asdict(predictor.cfg) if pipeline == "mhqr" else asdict(predictor.grid) if pipeline else None
+    variant = variant_label(cfg) + (f" + {pipeline.upper() if pipeline == 'mhqr' else pipeline} (SAM2)"
+                                    if pipeline else "")
+    key = hashlib.sha1(json.dumps([str(root), classes.names, asdict(cfg), max_images, pipeline, stages],
+                                  sort_keys=True, default=str).encode()).hexdigest()[:16]
     ckpt = Checkpoint(Path(str(out) + ".partial.jsonl"), key)
     t_start = time.perf_counter()
     cm = np.zeros((n, n), np.int64)
-    bf1, small, seconds, ran = [], [], [], set()
+    bf1, small, seconds, ran, queries, stage_s = [], [], [], set(), [], {}
     with ckpt.running():
         for s in tqdm(samples, desc="images", unit="img", leave=False):
             item = ckpt.done.get(("semantic", s.image.name, ""))
@@ -79,7 +83,8 @@ def evaluate_semantic(root: Path, classes: ClassList, predictor, cfg: DenseConfi
                 item = {"phase": "semantic", "image_id": s.image.name, "label": "", "seconds": res.seconds,
                         "cm": [[int(i), int(j), int(c[i, j])] for i, j in zip(*nz)],
                         "bf1": boundary_f1(gt, res.labels), "small": small_object_ious(gt, res.labels, n),
-                        "ran": res.ran}
+                        "ran": res.ran, "queries": getattr(res, "queries", None),
+                        "stage_seconds": getattr(res, "stage_seconds", None)}
                 ckpt.add(item)
             for i, j, v in item["cm"]:
                 cm[i, j] += v
@@ -88,6 +93,10 @@ def evaluate_semantic(root: Path, classes: ClassList, predictor, cfg: DenseConfi
             small += item["small"]
             seconds.append(item["seconds"])
             ran.update(item["ran"])
+            if item.get("queries") is not None:
+                queries.append(item["queries"])
+            for k, v in (item.get("stage_seconds") or {}).items():
+                stage_s.setdefault(k, []).append(v)
     ious = iou_from_confusion(cm)
     per_class = {name: {"iou": None if np.isnan(v) else float(v), "pixels": int(cm[i].sum())}
                  for i, (name, v) in enumerate(zip(classes.classes, ious))}
@@ -100,16 +109,20 @@ def evaluate_semantic(root: Path, classes: ClassList, predictor, cfg: DenseConfi
         del overall[k]
     record = new_record(
         "openvocab", out.stem, {"kind": "measured", "command": command},
-        model={"name": variant_label(cfg), "source": f"open_clip ViT-B/16; {METHODS[cfg.method]}",
+        model={"name": variant, "source": f"open_clip ViT-B/16; {METHODS[cfg.method]}" + (
+                   f"; SAM2 ({predictor.masks.sam2.location})" if pipeline and hasattr(predictor.masks, "sam2") else ""),
                "image_size": cfg.short_side},
         dataset={"name": dataset_name or Path(root).name, "split": "eval", "n": len(samples), "n_images": len(samples),
                  "classes": len(classes.classes)},
-        config={"variant": variant_label(cfg), **{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+        config={"variant": variant, "pipeline": pipeline or "dense", "stages": stages, **{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
                 "ran": sorted(ran), "boundary_tolerance_px": BOUNDARY_TOLERANCE_PX,
                 "small_object_px": SMALL_OBJECT_PX, "max_images": max_images},
-        metrics={"overall": overall, "per_class": per_class},
+        metrics={"overall": overall, "per_class": per_class,
+                 **({"queries_per_image": {"mean": float(np.mean(queries)), "min": int(min(queries)),
+                                           "max": int(max(queries))}} if queries else {})},
         timing={"seconds_per_image": float(np.mean(seconds)), "device": str(predictor.c.device),
-                "total_seconds": time.perf_counter() - t_start},
+                "total_seconds": time.perf_counter() - t_start,
+                **({"seconds_per_stage": {k: float(np.mean(v)) for k, v in stage_s.items()}} if stage_s else {})},
     )
     write_record(record, out)
     ckpt.close(remove=True)
