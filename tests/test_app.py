@@ -129,9 +129,19 @@ def test_fine_tuned_folder_is_listed_and_its_threshold_used(client, models_dir, 
     assert status.startswith("Done") and f"threshold {stored}" in status
 
 
+STAGES_ON = ["queries", "masks", "merge", "semantic_map", "negatives"]
+
+
+def openvocab(client, f, classes, method="mhqr", switches=(), short=336, stages=STAGES_ON, scales=(0.25, 0.5, 1.0),
+              max_queries=200, grid=8, dense_method="sclip"):
+    return client.predict(handle_file(str(f)), classes, method, dense_method, list(switches), short, 40, 0.0,
+                          list(stages), list(scales), max_queries, grid, api_name="/openvocab_segment")
+
+
 def dense(client, f, classes, switches=(), short=336, method="sclip"):
-    return client.predict(handle_file(str(f)), classes, list(switches), short, 40, 0.0, method,
-                          api_name="/openvocab_dense")
+    status, overlay, slider, points, queries, inspect, note, seconds, share = openvocab(
+        client, f, classes, method, switches, short)
+    return status, overlay, share
 
 
 def test_openvocab_endpoint(client, wall_png):
@@ -159,6 +169,30 @@ def test_openvocab_bad_inputs(client, wall_png, tmp_path):
     huge = tmp_path / "huge.png"
     Image.new("1", (12000, 12000)).save(huge)
     assert "12000×12000" in dense(client, huge, "cat")[0]
+
+
+def test_mhqr_endpoint_returns_query_points_table_and_stage_seconds(client, wall_png):
+    status, overlay, slider, points, queries, inspect, note, seconds, share = openvocab(
+        client, wall_png, "wall\ncrack\nsky")
+    assert status.startswith("Done with MHQR on SCLIP: 3 class(es);") and "mhqr(queries, masks, merge" in status
+    rows = queries["data"]
+    assert 10 <= len(rows) <= 200 and f"{len(rows)} SAM2 prompt(s)" in status
+    assert queries["headers"][:3] == ["#", "class", "scale"] and [r[0] for r in rows] == list(range(1, len(rows) + 1))
+    assert {r[1] for r in rows} <= {"wall", "crack", "sky"} and {r[2] for r in rows} <= {0.25, 0.5, 1.0}
+    assert all(r[7] in ("coarse", "medium", "fine") for r in rows)
+    assert all(r[8].startswith("region ") or r[8].startswith("dropped") for r in rows)
+    assert Image.open(points).size == Image.open(wall_png).size  # drawn at the image's size (under 1280 px)
+    assert [r[0] for r in seconds["data"]] == ["dense", "sam2_image", "queries", "masks", "refine", "merge",
+                                                "semantic_map"]
+    assert len(slider) == 2 and all(Image.open(p).size == Image.open(wall_png).size for p in slider)
+    assert f"{len(rows)} query points" in note
+    grid = openvocab(client, wall_png, "wall\ncrack", method="grid-vote", grid=4)
+    assert grid[0].startswith("Done with grid-vote (4×4 points) on SCLIP") and "16 SAM2 prompt(s)" in grid[0]
+    assert grid[3] is None and all(v in (None, "") for row in grid[4]["data"] for v in row)  # MHQR's alone
+    assert "query points are MHQR's" in grid[6]
+    off = openvocab(client, wall_png, "wall\ncrack", stages=["queries", "masks", "semantic_map"], scales=[0.5])
+    assert "mhqr(queries, masks, semantic_map)" in off[0] and {r[2] for r in off[4]["data"]} == {0.5}
+    assert "at least one query scale" in openvocab(client, wall_png, "wall", scales=[])[0]
 
 
 def test_dashboard_opens_on_the_leaderboard(client):

@@ -59,7 +59,7 @@ def test_bad_upload_shows_a_message(page, tmp_path):
 
 def _dashboard(page, app_url, query=""):
     page.goto(app_url + query)
-    page.wait_for_selector("#prompted-run", timeout=60_000)
+    page.wait_for_selector("#prompted-run", state="attached", timeout=60_000)  # a link may open another tab
     if not query:
         page.get_by_role("tab", name="Dashboard").click()
     page.wait_for_function("document.querySelector('#dash-status') && "
@@ -126,8 +126,51 @@ def test_openvocab_tab(page, app_url, wall_png):
     page.get_by_role("tab", name="Open-vocabulary segmentation").click()
     page.set_input_files("#ov-image input[type=file]", [str(wall_png)])
     page.fill("#ov-classes textarea", "wall\ncrack")
+    page.locator("#ov-method label", has_text="Dense: SCLIP").click()
     page.locator("#ov-switches label", has_text="PAMR").click()
     page.click("#ov-run")
     page.wait_for_function("document.querySelector('#ov-status').innerText.includes('Done')", timeout=60_000)
     assert "pamr" in page.inner_text("#ov-status")
     assert page.locator("#ov-overlay img").count() >= 1
+
+
+def _click_image_at(page, selector, x, y):
+    """Click the displayed image at (x, y) in its own pixels (object-fit: contain letterboxes it)."""
+    box = page.evaluate("""(sel) => { const im = document.querySelector(sel); const r = im.getBoundingClientRect();
+        return [r.x, r.y, r.width, r.height, im.naturalWidth, im.naturalHeight]; }""", selector)
+    bx, by, bw, bh, nw, nh = box
+    s = min(bw / nw, bh / nh)
+    page.mouse.click(bx + (bw - nw * s) / 2 + x * s, by + (bh - nh * s) / 2 + y * s)
+
+
+def test_mhqr_query_points_can_be_inspected(page, app_url, wall_png):
+    """Run MHQR on the drawn wall, see the query points, click one and a table row, see SAM2's masks."""
+    from PIL import Image
+
+    page.goto(app_url)
+    page.wait_for_selector("#prompted-run", timeout=60_000)
+    page.get_by_role("tab", name="Open-vocabulary segmentation").click()
+    page.set_input_files("#ov-image input[type=file]", [str(wall_png)])
+    page.fill("#ov-classes textarea", "wall\ncrack\nsky")
+    page.locator("#ov-method label", has_text="MHQR").click()
+    page.click("#ov-run")
+    page.wait_for_function("document.querySelector('#ov-status').innerText.includes('Done')", timeout=120_000)
+    assert "Done with MHQR" in page.inner_text("#ov-status")
+    page.wait_for_selector("#ov-points img", timeout=30_000)
+    assert "query points" in page.inner_text("#ov-points-note")
+    cells = [page.locator(f'#ov-queries [role=gridcell][data-col="{k}"]').first.inner_text().strip()
+             for k in range(6)]
+    x, y = float(cells[4]), float(cells[5])
+    width = Image.open(wall_png).size[0]
+    natural = page.evaluate("document.querySelector('#ov-points img').naturalWidth")
+    _click_image_at(page, "#ov-points img", x * natural / width, y * natural / width)
+    page.wait_for_function("document.querySelector('#ov-inspect-text').innerText.includes('Query #')",
+                           timeout=60_000)
+    text = page.inner_text("#ov-inspect-text")
+    assert f"Query #{cells[0]}:" in text
+    assert cells[1] in text and "kept the" in text
+    page.wait_for_selector("#ov-inspect img", timeout=30_000)
+    page.locator('#ov-queries [role=gridcell][data-col="1"]').nth(2).click()
+    page.wait_for_function("document.querySelector('#ov-inspect-text').innerText.includes('Query #3:')",
+                           timeout=60_000)
+    assert "Traceback" not in page.inner_text("body")
