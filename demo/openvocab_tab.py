@@ -244,28 +244,32 @@ def build(demo: gr.Blocks) -> None:
                 logit_scale = gr.Slider(10, 100, value=40, step=5, label="Logit scale")
             prob_thd = gr.Slider(0, 0.9, value=0.0, step=0.05, label="Probability threshold (0: off)")
             run = gr.Button("Segment", variant="primary", elem_id="ov-run")
+            gr.Examples([[str(examples["astronaut"]), "person, astronaut\nrocket\nflag\nsky, background"],
+                         [str(examples["coffee"]), "cup, coffee cup\nspoon\nplate\ntable"],
+                         [str(examples["chelsea"]), "cat\nwall\nfloor"]],
+                        inputs=[image, class_text], label="Examples (scikit-image photos)", api_name="openvocab_load_example")
         with gr.Column(scale=2, min_width=300):
             status = gr.Markdown(elem_id="ov-status")
-            overlay = gr.AnnotatedImage(label="Classes (hover the legend)", format="png", elem_id="ov-overlay")
-            slider = gr.ImageSlider(label="Dense map (left) ↔ final map (right)", format="png", elem_id="ov-slider")
-            with gr.Group():
-                note = gr.Markdown(elem_id="ov-points-note")
-                points = gr.Image(label="Query points: where the method asked SAM2", format="png", interactive=False,
-                                  elem_id="ov-points")
-                inspect = gr.Image(label="The selected query: SAM2's three masks and the mask it ended in",
-                                   format="png", interactive=False, elem_id="ov-inspect")
-                inspect_text = gr.Markdown(elem_id="ov-inspect-text")
+            note = gr.Markdown(elem_id="ov-points-note")
+            with gr.Row(equal_height=True):
+                points = gr.Image(label="Query points: where the method asked SAM2 (click one)", format="png",
+                                  interactive=False, elem_id="ov-points", height=440, min_width=280)
+                inspect = gr.Image(label="Selected query: SAM2's three masks, and where it ended",
+                                   format="png", interactive=False, elem_id="ov-inspect", height=440, min_width=280)
+            inspect_text = gr.Markdown(elem_id="ov-inspect-text")
             queries = gr.Dataframe(label="Queries (click a row)", headers=ROW_COLUMNS, interactive=False,
-                                   elem_id="ov-queries", wrap=True, max_height=360)
+                                   elem_id="ov-queries", wrap=True, max_height=320)
+            with gr.Row(equal_height=True):
+                overlay = gr.AnnotatedImage(label="Final map (hover the legend)", format="png", elem_id="ov-overlay",
+                                            height=440, min_width=280)
+                slider = gr.ImageSlider(label="Dense map (left) ↔ final map (right)", format="png",
+                                        elem_id="ov-slider", height=440, max_height=440, min_width=280)
             with gr.Row():
                 seconds = gr.Dataframe(label="Seconds per stage", headers=STAGE_COLUMNS, interactive=False,
-                                       elem_id="ov-seconds")
-                share = gr.Dataframe(label="Pixel share per class", headers=SHARE_COLUMNS, interactive=False)
+                                       elem_id="ov-seconds", min_width=200)
+                share = gr.Dataframe(label="Pixel share per class", headers=SHARE_COLUMNS, interactive=False,
+                                     min_width=200)
     state = gr.State(time_to_live=1800)
-    gr.Examples([[str(examples["astronaut"]), "person, astronaut\nrocket\nflag\nsky, background"],
-                 [str(examples["coffee"]), "cup, coffee cup\nspoon\nplate\ntable"],
-                 [str(examples["chelsea"]), "cat\nwall\nfloor"]],
-                inputs=[image, class_text], label="Examples (scikit-image photos)", api_name="openvocab_load_example")
     preset.change(preset_text, preset, class_text, api_name="openvocab_preset")
     method.change(toggle_two_stage, method, two_stage, api_visibility="private")
     run.click(run_openvocab, [image, class_text, method, dense_method, switches, short_side, logit_scale, prob_thd,

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 
-def panels(images: list[np.ndarray], captions: list[str], gap: int = 8, caption_h: int = 22,
+def panels(images: list[np.ndarray], captions: list[str], gap: int = 8, caption_h: int = 26,
            columns: int | None = None) -> np.ndarray:
     """Equal-height (H, W, 3) uint8 images in a grid (`columns` per row, default all in one row) with their
     captions above them."""
@@ -21,7 +21,7 @@ def panels(images: list[np.ndarray], captions: list[str], gap: int = 8, caption_
     rows = -(-len(images) // cols)
     canvas = Image.new("RGB", (cols * w + (cols - 1) * gap, rows * (h + caption_h) + (rows - 1) * gap), "white")
     draw = ImageDraw.Draw(canvas)
-    font = ImageFont.load_default(size=14)
+    font = ImageFont.load_default(size=17)
     for i, (im, cap) in enumerate(zip(images, captions)):
         r, c = divmod(i, cols)
         x, y = c * (w + gap), r * (h + caption_h + gap)
