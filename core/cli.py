@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from core.errors import BadInput, SegLabError
+from core.errors import SegLabError
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -78,36 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results/runs", help="folder for the val/test results records")
     _common(p)
 
-    p = sub.add_parser("evaluate-semantic", help="open-vocabulary dense prediction on a labelled folder")
-    p.add_argument("--data", required=True, help="DIR with images/ and labels/ (class index PNGs, 255 = ignore)")
-    p.add_argument("--classes", required=True, help="class file (one class a line, synonyms comma-separated) or a "
-                   "preset: voc21, context60, coco_stuff171, cityscapes, ade20k")
-    p.add_argument("--out", required=True, help="results/runs/NAME.json")
-    p.add_argument("--method", default="sclip", choices=["sclip", "naclip", "mhqr", "grid-vote"],
-                   help="sclip: correlative self-attention (wangf3014/SCLIP); naclip: neighbourhood attention, last "
-                   "block without residual and feed-forward (sinahmr/NACLIP; its published runs add --pamr); mhqr: "
-                   "query points from the dense map, SAM2 masks, merging; grid-vote: SAM2 masks from a point grid "
-                   "voting with the dense scores (CorrCLIP's last step)")
-    p.add_argument("--dense", default="sclip", choices=["sclip", "naclip"],
-                   help="with --method mhqr or grid-vote: the dense method underneath")
-    p.add_argument("--sam2", default="sam2", help="SAM2 model: sam2 (hiera-tiny), sam2-small, sam2-base-plus, "
-                   "sam2-large, or a folder saved with save_pretrained")
-    p.add_argument("--grid", type=int, default=32, help="grid-vote: points per side")
-    p.add_argument("--short-side", type=int, default=336)
-    p.add_argument("--logit-scale", type=float, default=40.0)
-    p.add_argument("--prob-thd", type=float, default=0.0)
-    p.add_argument("--area-thd", type=float, default=None)
-    for flag, what in (("pamr", "PAMR on the logits"), ("rcs", "ResCLIP RCS"), ("sfr", "ResCLIP SFR"),
-                       ("crf", "DenseCRF (bilateral filter when pydensecrf is missing)")):
-        p.add_argument(f"--{flag}", action="store_true", help=what)
-    p.add_argument("--rcs-weights", type=float, nargs=2, metavar=("TAU", "LAMBDA"), default=None,
-                   help="ResCLIP's RCS mix (default 2.0 0.4, its COCO-Stuff configuration)")
-    p.add_argument("--sfr-weights", type=float, nargs=2, metavar=("TAU", "LAMBDA"), default=None,
-                   help="ResCLIP's SFR mix (default 1.8 0.7)")
-    p.add_argument("--sfr-temp-thd", type=float, default=None,
-                   help="ResCLIP's first-pass confidence threshold (default 0.11)")
-    p.add_argument("--max-images", type=int, default=None)
-    _common(p)
+    from core.openvocab.cli import add_parser as add_semantic_parser
+
+    add_semantic_parser(sub, _common)
 
     p = sub.add_parser("import-reported", help="published figures -> 'reported' results records")
     p.add_argument("--reference", default=str(Path(__file__).resolve().parents[1].parent / "shared/reference/reported_results.md"))
@@ -222,45 +195,9 @@ def cmd_train(args, command: str) -> int:
 
 
 def cmd_evaluate_semantic(args, command: str) -> int:
-    from core.openvocab.class_names import load_class_file
-    from core.models import registry
-    from core.openvocab.sclip import DenseConfig, SCLIPPredictor
-    from core.openvocab.evaluate import evaluate_semantic
+    from core.openvocab.cli import run
 
-    classes = load_class_file(args.classes)
-    extra = {}
-    if args.rcs_weights:
-        extra.update(rcs_tau=args.rcs_weights[0], rcs_lambda=args.rcs_weights[1])
-    if args.sfr_weights:
-        extra.update(sfr_tau=args.sfr_weights[0], sfr_lambda=args.sfr_weights[1])
-    if args.sfr_temp_thd is not None:
-        extra.update(sfr_temp_thd=args.sfr_temp_thd)
-    two_stage = args.method in ("mhqr", "grid-vote")
-    cfg = DenseConfig(method=args.dense if two_stage else args.method, short_side=args.short_side,
-                      logit_scale=args.logit_scale, prob_thd=args.prob_thd, area_thd=args.area_thd, pamr=args.pamr,
-                      rcs=args.rcs, sfr=args.sfr, crf=args.crf, **extra)
-    predictor = SCLIPPredictor(registry().get("openclip"))
-    if two_stage:
-        from core.models.sam2 import sam2_name
-        from core.openvocab.mhqr.grid_vote import GridVoteConfig
-        from core.openvocab.mhqr.predictor import MHQRPredictor
-        from core.openvocab.mhqr.sam2_masks import Sam2PointMasks
-
-        if Path(args.sam2).expanduser().exists():
-            sam2 = registry().get(args.sam2, family="sam2")
-        else:
-            try:
-                sam2 = registry().get(sam2_name(args.sam2))
-            except ValueError as exc:
-                raise BadInput(str(exc)) from None
-        predictor = MHQRPredictor(predictor, Sam2PointMasks(sam2), args.method, grid=GridVoteConfig(grid=args.grid))
-    rec = evaluate_semantic(Path(args.data), classes, predictor, cfg, Path(args.out), command, None,
-                            args.max_images, Path(args.classes).stem)
-    o = rec["metrics"]["overall"]
-    print(f"wrote {args.out}: mIoU {o['miou']:.4f}, pixel acc {o['pixel_accuracy']:.4f}, "
-          f"boundary F1 {o.get('boundary_f1', float('nan')):.4f}, small-object IoU {o.get('small_object_iou', float('nan')):.4f}, "
-          f"{rec['timing']['seconds_per_image']:.2f} s/image, n {o['n']}; ran: {', '.join(rec['config']['ran']) or 'none'}")
-    return 0
+    return run(args, command)
 
 
 def cmd_import_reported(args, command: str) -> int:

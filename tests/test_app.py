@@ -151,7 +151,9 @@ def test_openvocab_endpoint(client, wall_png):
     assert nac.startswith("Done with NACLIP + ResCLIP (RCS, SFR): 2 class(es)") and "rcs(" in nac
     assert [r[0] for r in share["data"]] and sorted(r[0] for r in share["data"]) == ["crack", "sky", "wall"]
     assert sum(r[1] for r in share["data"]) == pytest.approx(100, abs=0.1)
-    assert {a["label"] for a in overlay["annotations"]} <= {"wall", "crack", "sky"}
+    annotations = overlay["value"]["annotations"]  # the value with the classes' colours (the points' colours)
+    assert {a["label"] for a in annotations} <= {"wall", "crack", "sky"}
+    assert set(overlay["color_map"]) == {"wall", "crack", "sky"} and overlay["color_map"]["wall"] == "#e6194b"
 
 
 def test_openvocab_bad_inputs(client, wall_png, tmp_path):

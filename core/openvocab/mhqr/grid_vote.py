@@ -55,10 +55,13 @@ def _iou(a: tuple, b: tuple) -> float:
     return float((ca & cb).sum() / max((ca | cb).sum(), 1))
 
 
-def grid_vote(dense: DenseInput, generator: MaskGenerator, cfg: GridVoteConfig = GridVoteConfig()) -> GridVoteResult:
+def grid_vote(dense: DenseInput, generator: MaskGenerator, cfg: GridVoteConfig = GridVoteConfig(),
+              encoded: bool = False) -> GridVoteResult:
+    """encoded: the generator already holds dense.image (its set_image ran), so it is not encoded again."""
     t0 = time.perf_counter()
     size = dense.working_size
-    generator.set_image(dense.image)
+    if not encoded:
+        generator.set_image(dense.image)
     points = grid_points(cfg.grid, dense.image_size)
     kept: list[list] = []  # [slices, crop, score]
     for start in range(0, len(points), cfg.chunk):

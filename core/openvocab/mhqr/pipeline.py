@@ -8,6 +8,8 @@ the seconds each stage took; everything is at the dense map's working resolution
 (N, 3, h, w) bool masks per scale, N <= max_queries, plus the (C, h, w) probabilities; never C × H × W).
 Defaults were chosen on stand-in scenes 1000-1019 (bench/mhqr_synthetic.py reports seeds 0..N-1): refinement
 off (it did not help), negative points on, query threshold 0.5 × the mean confidence.
+The masks stage encodes the image (set_image) unless the caller already did (`encoded=True`: MHQRPredictor
+times the encoding as its own stage and shares it between the configurations of an ablation).
 """
 
 from __future__ import annotations
@@ -90,9 +92,12 @@ class MHQR:
         self.refiner = refiner or HierarchicalRefiner(cfg.refinement)
         self.merger = merger or SemanticMerger(cfg.merging)
 
-    def sam_masks(self, dense: DenseInput, qs: QuerySet) -> tuple[dict, dict, dict[float, MaskSet]]:
+    def sam_masks(self, dense: DenseInput, qs: QuerySet,
+                  encoded: bool = False) -> tuple[dict, dict, dict[float, MaskSet]]:
+        """encoded: the caller already gave the mask generator dense.image (set_image), so it is not encoded again."""
         cfg, size = self.cfg, dense.working_size
-        self.mask_generator.set_image(dense.image)
+        if not encoded:
+            self.mask_generator.set_image(dense.image)
         negatives = None
         if cfg.negatives:
             H, W = dense.image_size
@@ -111,7 +116,8 @@ class MHQR:
                                        np.full(len(qq), scale, np.float32), [[q.id] for q in qq])
         return point_masks, chosen, per_scale
 
-    def run(self, dense: DenseInput) -> MHQRResult:
+    def run(self, dense: DenseInput, encoded: bool = False) -> MHQRResult:
+        """encoded: the mask generator already holds dense.image (its set_image ran), e.g. shared by ablations."""
         cfg, size = self.cfg, dense.working_size
         seconds = {s: 0.0 for s in STAGES}
         messages: list[str] = []
@@ -130,7 +136,7 @@ class MHQR:
             return result
         t = time.perf_counter()
         if cfg.masks:
-            result.point_masks, result.chosen, per_scale = self.sam_masks(dense, qs)
+            result.point_masks, result.chosen, per_scale = self.sam_masks(dense, qs, encoded)
             result.prompts = len(qs.queries)
         else:
             per_scale = component_masks(qs, size)
@@ -154,5 +160,26 @@ class MHQR:
 
 def run_mhqr(dense: DenseInput, mask_generator: MaskGenerator | None, cfg: MHQRConfig = MHQRConfig(),
              query_generator: QueryGenerator | None = None, refiner: HierarchicalRefiner | None = None,
-             merger: SemanticMerger | None = None) -> MHQRResult:
-    return MHQR(mask_generator, cfg, query_generator, refiner, merger).run(dense)
+             merger: SemanticMerger | None = None, encoded: bool = False) -> MHQRResult:
+    return MHQR(mask_generator, cfg, query_generator, refiner, merger).run(dense, encoded)
+
+
+def describe(cfg: MHQRConfig) -> str:
+    """What differs from the defaults, in words for a run's name: '' for the defaults, else e.g.
+    'without merge, negatives; with refine; scales 0.5, 1; 5-50 queries'."""
+    base, parts = MHQRConfig(), []
+    off = [s.replace("_", " ") for s in STAGES if getattr(base, s) and not getattr(cfg, s)]
+    on = [s.replace("_", " ") for s in STAGES if not getattr(base, s) and getattr(cfg, s)]
+    if not cfg.negatives and base.negatives:
+        off.append("negatives")
+    if off:
+        parts.append("without " + ", ".join(off))
+    if on:
+        parts.append("with " + ", ".join(on))
+    if cfg.granularity != base.granularity:
+        parts.append(f"granularity {cfg.granularity}")
+    if tuple(cfg.query.scales) != tuple(base.query.scales):
+        parts.append("scales " + ", ".join(f"{s:g}" for s in cfg.query.scales))
+    if (cfg.query.min_queries, cfg.query.max_queries) != (base.query.min_queries, base.query.max_queries):
+        parts.append(f"{cfg.query.min_queries}-{cfg.query.max_queries} queries")
+    return "; ".join(parts)

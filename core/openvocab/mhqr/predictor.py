@@ -1,11 +1,12 @@
 """MHQR and grid-vote behind the dense predictor's interface (`predict(image, classes, cfg)`), for
 `evaluate-semantic --method mhqr|grid-vote` and the tab: the dense CLIP stage, SAM2 point masks, the map at the
-image's size."""
+image's size. `predict_variants` runs several MHQR configurations (an ablation) on one dense prediction and one
+SAM2 image encoding."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -13,7 +14,7 @@ from core.openvocab.class_names import ClassList
 from core.openvocab.mhqr.clip_dense import ClipDense
 from core.openvocab.mhqr.grid_vote import GridVoteConfig, grid_vote
 from core.openvocab.mhqr.masks import MaskGenerator
-from core.openvocab.mhqr.pipeline import MHQRConfig, MHQRResult, run_mhqr
+from core.openvocab.mhqr.pipeline import STAGES, MHQRConfig, MHQRResult, describe, run_mhqr
 from core.openvocab.mhqr.semantic_map import labels_at
 from core.openvocab.sclip import DenseConfig, SCLIPPredictor
 
@@ -29,11 +30,24 @@ class MHQRPrediction:
     queries: int = 0  # prompts sent to SAM2
     result: MHQRResult | None = None  # MHQR's intermediates (None for grid-vote)
     dense: object = None  # the dense stage's DenseResult
+    messages: list[str] = field(default_factory=list)  # MHQR's notes (e.g. no query placed: the dense map kept)
+
+    @property
+    def dense_kept(self) -> bool:
+        """MHQR placed no query, so the map is the dense one (at the working resolution)."""
+        return self.result is not None and not self.result.queries.queries
+
+
+def ran_stages(cfg: MHQRConfig) -> str:
+    """'mhqr(queries, masks, merge, semantic_map, negatives)': the stages on (negatives: with SAM2 masks only)."""
+    on = [s for s in STAGES if getattr(cfg, s)] + (["negatives"] if cfg.masks and cfg.negatives else [])
+    return f"mhqr({', '.join(on)})"
 
 
 class MHQRPredictor:
     """Stage objects in, one call per image: dense CLIP (its method and switches from the DenseConfig given to
-    predict) -> MHQR or grid-vote -> labels at the image's size (nearest from the working resolution)."""
+    predict) -> MHQR or grid-vote -> labels at the image's size (nearest from the working resolution). The image
+    is encoded by SAM2 once per call (not at all when MHQR's masks are off)."""
 
     def __init__(self, dense: SCLIPPredictor, masks: MaskGenerator, method: str = "mhqr",
                  cfg: MHQRConfig = MHQRConfig(), grid: GridVoteConfig = GridVoteConfig()):
@@ -42,23 +56,56 @@ class MHQRPredictor:
         self.dense, self.masks, self.method, self.cfg, self.grid = dense, masks, method, cfg, grid
         self.c = dense.c  # the device, for records
 
-    def predict(self, image: np.ndarray, classes: ClassList, cfg: DenseConfig = DenseConfig()) -> MHQRPrediction:
+    def _shared(self, image: np.ndarray, classes: ClassList, cfg: DenseConfig, encode: bool):
+        """The dense stage and (when asked) SAM2's image encoding, with their seconds."""
         t0 = time.perf_counter()
         dense_in, dense_res = ClipDense(self.dense, cfg)(image, classes)
         t_dense = time.perf_counter() - t0
         t1 = time.perf_counter()
-        self.masks.set_image(image)
-        t_encode = time.perf_counter() - t1
+        if encode:
+            self.masks.set_image(image)
+        return dense_in, dense_res, t_dense, time.perf_counter() - t1
+
+    def _mhqr(self, dense_in, dense_res, image, cfg: MHQRConfig, t_dense: float, t_encode: float) -> MHQRPrediction:
+        t = time.perf_counter()
+        result = run_mhqr(dense_in, self.masks, cfg, encoded=True)
+        full = labels_at(result.labels, image.shape[:2]).astype(np.int32, copy=False)
+        own = time.perf_counter() - t
+        stages = {"dense": t_dense, "sam2_image": t_encode if cfg.masks else 0.0, **result.seconds}
+        return MHQRPrediction(full, t_dense + stages["sam2_image"] + own, dense_res.ran + [ran_stages(cfg)], stages,
+                              int(result.prompts), result, dense_res, list(result.messages))
+
+    def predict(self, image: np.ndarray, classes: ClassList, cfg: DenseConfig = DenseConfig()) -> MHQRPrediction:
+        t0 = time.perf_counter()
+        encode = self.method == "grid-vote" or self.cfg.masks
+        dense_in, dense_res, t_dense, t_encode = self._shared(image, classes, cfg, encode)
+        if self.method == "mhqr":
+            pred = self._mhqr(dense_in, dense_res, image, self.cfg, t_dense, t_encode)
+            pred.seconds = time.perf_counter() - t0
+            return pred
+        gv = grid_vote(dense_in, self.masks, self.grid, encoded=True)
+        stages = {"dense": t_dense, "sam2_image": t_encode, "grid_vote": gv.seconds}
+        full = labels_at(gv.labels, image.shape[:2]).astype(np.int32, copy=False)
+        ran = dense_res.ran + [f"grid-vote({self.grid.grid}×{self.grid.grid} points)"]
+        return MHQRPrediction(full, time.perf_counter() - t0, ran, stages, int(gv.prompts), None, dense_res)
+
+    def predict_variants(self, image: np.ndarray, classes: ClassList, cfg: DenseConfig,
+                         variants: dict[str, MHQRConfig]) -> dict[str, MHQRPrediction]:
+        """MHQR under each configuration, on one dense prediction and one SAM2 encoding of the image (skipped when
+        no configuration uses SAM2 masks). Each prediction's stage_seconds carry the shared dense and sam2_image
+        seconds (sam2_image 0 for a configuration without masks), and its seconds = those + its own stages, i.e.
+        what it would cost alone."""
+        if self.method != "mhqr":
+            raise ValueError("predict_variants runs MHQR configurations; this predictor is grid-vote")
+        encode = any(v.masks for v in variants.values())
+        dense_in, dense_res, t_dense, t_encode = self._shared(image, classes, cfg, encode)
+        return {name: self._mhqr(dense_in, dense_res, image, v, t_dense, t_encode) for name, v in variants.items()}
+
+    def describe(self, cfg: MHQRConfig | None = None) -> tuple[dict, str]:
+        """For a record: the switches (config.stages) and the name's suffix after the dense method's, e.g.
+        ' + MHQR (SAM2)', ' + MHQR (SAM2) without merge; with refine', ' + grid-vote (SAM2)'."""
         if self.method == "grid-vote":
-            gv = grid_vote(dense_in, self.masks, self.grid)
-            stages = {"dense": t_dense, "sam2_image": t_encode, "grid_vote": gv.seconds}
-            labels, prompts, result = gv.labels, gv.prompts, None
-            ran = dense_res.ran + [f"grid-vote({self.grid.grid}×{self.grid.grid} points)"]
-        else:
-            result = run_mhqr(dense_in, self.masks, self.cfg)
-            stages = {"dense": t_dense, "sam2_image": t_encode, **result.seconds}
-            labels, prompts = result.labels, result.prompts
-            on = [s for s in ("queries", "masks", "refine", "merge", "semantic_map") if getattr(self.cfg, s)]
-            ran = dense_res.ran + [f"mhqr({', '.join(on)})"]
-        full = labels_at(labels, image.shape[:2]).astype(np.int32)
-        return MHQRPrediction(full, time.perf_counter() - t0, ran, stages, int(prompts), result, dense_res)
+            return asdict(self.grid), " + grid-vote (SAM2)"
+        cfg = cfg or self.cfg
+        what = describe(cfg)
+        return asdict(cfg), " + MHQR (SAM2)" + (f" {what}" if what else "")

@@ -91,6 +91,19 @@ def pick_point(comp: np.ndarray, prob: np.ndarray, how: str) -> tuple[int, int]:
     return int(rows[best]), int(cols[best])
 
 
+def no_query_message(probs: np.ndarray, thr: float, cfg: QueryConfig) -> str:
+    """Why no query was placed: the threshold, what set it, and the best confidence the map has."""
+    conf = probs.max(0)
+    rule = [f"{cfg.threshold_ratio:g} × the mean confidence {float(conf.mean()):.3f}"]
+    if probs.shape[0] > 1:
+        rule.append(f"{cfg.chance_factor:g} × chance (1/{probs.shape[0]})")
+    if cfg.min_threshold > 0:
+        rule.append(f"{cfg.min_threshold:g}")
+    return (f"no class reaches the query threshold {thr:.3f} (the largest of {', '.join(rule)}; the best pixel's "
+            f"confidence is {float(conf.max()):.3f}) in a component of at least {cfg.min_area} pixels: "
+            "no query was placed and the dense map is kept")
+
+
 class QueryGenerator:
     def __init__(self, cfg: QueryConfig = QueryConfig()):
         if not 0 < cfg.min_queries <= cfg.max_queries:
@@ -134,8 +147,7 @@ class QueryGenerator:
                 here = resize_nearest(np.isin(comp_map, ids), size)
                 covered[c] = here if c not in covered else covered[c] | here
         if not cands:
-            return QuerySet([], thr, components, f"no class reaches the query threshold {thr:.3f} "
-                                                  "(the image's mean confidence); the dense map is kept")
+            return QuerySet([], thr, components, no_query_message(probs, thr, cfg))
         cands = self._budget(cands)
         if len(cands) < cfg.min_queries:
             cands = self._spread(cands, components)
