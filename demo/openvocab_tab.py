@@ -35,7 +35,10 @@ SHARE_COLUMNS = ["class", "pixels_%"]
 STAGE_COLUMNS = ["stage", "seconds"]
 DISPLAY_SIDE = 1280  # drawn outputs at most this wide/high
 PANEL_SIDE = 360
-N_OUTPUTS = 10
+STAGE_PROGRESS = {"dense": (0.1, "Dense CLIP"), "sam2_image": (0.35, "SAM2: encoding the image"),
+                  "queries": (0.45, "MHQR: query points"), "masks": (0.5, "SAM2: masks at the query points"),
+                  "refine": (0.8, "MHQR: refinement"), "merge": (0.85, "MHQR: semantic merging"),
+                  "semantic_map": (0.9, "MHQR: semantic map"), "grid_vote": (0.4, "SAM2: masks at the grid points")}
 
 
 def _empty(message):
@@ -121,12 +124,12 @@ def run_openvocab(file, class_text, method, dense_method, switches, short_side, 
     stage_rows, trace, points_img, table, note = [], None, None, None, ""
     if two_stage:
         predictor = _two_stage(method, stages, scales, max_queries, grid)
-        progress(0.15, desc="Dense CLIP, then SAM2 (image once, then the point prompts)")
-        pred = predictor.predict(image, classes, cfg)
+        pred = predictor.predict(image, classes, cfg,
+                                 on_stage=lambda name: progress(*STAGE_PROGRESS.get(name, (None, name))))
         labels, dense_labels = pred.labels, pred.dense.labels
         stage_rows = [[k, round(v, 3)] for k, v in pred.stage_seconds.items()]
         ran, seconds = ", ".join(pred.ran), pred.seconds
-        progress(0.9, desc="Drawing")
+        progress(0.95, desc="Drawing")
         if pred.result is not None:
             trace = trace_queries(pred.result, list(classes.classes), image.shape[:2])
             if len(trace):

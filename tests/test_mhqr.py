@@ -285,3 +285,56 @@ def test_without_features_or_text_the_stages_still_run():
     res = run_mhqr(bare, StandInMasks(scene, seed=6), replace(MHQRConfig(), refine=True))
     assert res.labels.shape == (H, W) and len(res.merged) <= len(res.refined)
     assert miou(scene.label, res.labels) > miou(scene.label, dense.labels)
+
+
+class RandomBlobs:
+    """A MaskGenerator answering each point with three random rectangles (many overlapping) and scores."""
+
+    def __init__(self, seed=0):
+        self.rng = np.random.default_rng(seed)
+
+    def set_image(self, image):
+        pass
+
+    def point_masks(self, points_xy, size, negatives_xy=None):
+        n, (h, w) = len(points_xy), size
+        m = np.zeros((n, 3, h, w), bool)
+        for i in range(n):
+            for k in range(3):
+                y0, x0 = self.rng.integers(0, h - 4), self.rng.integers(0, w - 4)
+                m[i, k, y0:y0 + self.rng.integers(3, h // 2), x0:x0 + self.rng.integers(3, w // 2)] = True
+        return PointMasks(m, self.rng.random((n, 3)).astype(np.float32))
+
+
+def _grid_vote_reference(dense, generator, cfg):
+    """Grid-vote's NMS as written in its docstring, on whole-image masks: each new mask is dropped if it clashes
+    (IoU > nms_iou) with a kept mask of equal or higher score, else it replaces every mask it clashes with."""
+    from core.openvocab.mhqr.grid_vote import grid_points
+
+    kept = []
+    points = grid_points(cfg.grid, dense.image_size)
+    for start in range(0, len(points), cfg.chunk):
+        pm = generator.point_masks(points[start:start + cfg.chunk], dense.working_size)
+        for i in range(len(pm)):
+            for k in range(3):
+                mask, score = pm.masks[i, k], float(pm.scores[i, k])
+                if not mask.any():
+                    continue
+                clash = [j for j, (m, _) in enumerate(kept) if (m & mask).sum() / (m | mask).sum() > cfg.nms_iou]
+                if clash and not all(kept[j][1] < score for j in clash):
+                    continue
+                kept = [km for j, km in enumerate(kept) if j not in clash] + [(mask, score)]
+    labels = dense.labels.astype(np.int32, copy=True)
+    for mask, _ in sorted(kept, key=lambda ms: -int(ms[0].sum())):
+        labels[mask] = int(np.argmax(dense.probs[:, mask].mean(1)))
+    return labels, len(kept)
+
+
+@pytest.mark.parametrize("nms_iou", [0.3, 0.7])
+def test_grid_vote_nms_equals_the_whole_mask_reference(nms_iou):
+    scene, dense = scene_and_dense(5)
+    cfg = GridVoteConfig(grid=8, chunk=16, nms_iou=nms_iou)
+    ours = grid_vote(dense, RandomBlobs(seed=1), cfg)
+    ref_labels, ref_kept = _grid_vote_reference(dense, RandomBlobs(seed=1), cfg)
+    assert ours.masks == ref_kept and ref_kept > 5
+    assert np.array_equal(ours.labels, ref_labels)

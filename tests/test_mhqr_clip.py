@@ -34,3 +34,19 @@ def test_clip_dense_feeds_mhqr(predictor, cfg):
         assert (up == res.labels).mean() > 0.95
     out = run_mhqr(dense, None, MHQRConfig(masks=False))
     assert out.labels.shape == (h, w) and set(np.unique(out.labels)) <= {0, 1, 2}
+
+
+@pytest.mark.parametrize("method", ["mhqr", "grid-vote"])
+def test_the_predictor_announces_each_stage_in_order(predictor, method):
+    """on_stage (the tab's progress bar) hears every stage as it starts, in the order they run."""
+    from core.data.synthetic.shape_scenes import draw_shape_scene
+    from core.openvocab.mhqr.grid_vote import GridVoteConfig
+    from core.openvocab.mhqr.predictor import MHQRPredictor
+    from core.openvocab.mhqr.standins import StandInMasks
+
+    scene = draw_shape_scene(2, 96, 128)
+    heard = []
+    pred = MHQRPredictor(predictor, StandInMasks(scene, seed=2), method, grid=GridVoteConfig(grid=4)).predict(
+        scene.image, parse_classes("sky\nperson\ncar"), on_stage=heard.append)
+    expect = ["queries", "masks", "refine", "merge", "semantic_map"] if method == "mhqr" else ["grid_vote"]
+    assert heard == ["dense", "sam2_image"] + expect and pred.labels.shape == (96, 128)

@@ -41,18 +41,26 @@ def grid_points(n: int, image_size: tuple[int, int]) -> np.ndarray:
     return image_xy(rows.ravel(), cols.ravel(), (n, n), image_size)
 
 
-def _iou(a: tuple, b: tuple) -> float:
-    (sa, ma), (sb, mb) = a, b
-    y0, y1 = min(sa[0].start, sb[0].start), max(sa[0].stop, sb[0].stop)
-    x0, x1 = min(sa[1].start, sb[1].start), max(sa[1].stop, sb[1].stop)
-    if max(sa[0].start, sb[0].start) >= min(sa[0].stop, sb[0].stop) or \
-            max(sa[1].start, sb[1].start) >= min(sa[1].stop, sb[1].stop):
+def _iou(a: list, b: list) -> float:
+    """IoU of two masks kept as [bounding-box slices, crop, score, area]: the intersection is counted on the
+    overlap of the two boxes only, the union from the areas."""
+    (sa, ma, _, aa), (sb, mb, _, ab) = a[:4], b[:4]
+    y0, y1 = max(sa[0].start, sb[0].start), min(sa[0].stop, sb[0].stop)
+    x0, x1 = max(sa[1].start, sb[1].start), min(sa[1].stop, sb[1].stop)
+    if y0 >= y1 or x0 >= x1:
         return 0.0
-    ca = np.zeros((y1 - y0, x1 - x0), bool)
-    cb = np.zeros_like(ca)
-    ca[sa[0].start - y0:sa[0].stop - y0, sa[1].start - x0:sa[1].stop - x0] = ma
-    cb[sb[0].start - y0:sb[0].stop - y0, sb[1].start - x0:sb[1].stop - x0] = mb
-    return float((ca & cb).sum() / max((ca | cb).sum(), 1))
+    inter = np.count_nonzero(ma[y0 - sa[0].start:y1 - sa[0].start, x0 - sa[1].start:x1 - sa[1].start]
+                             & mb[y0 - sb[0].start:y1 - sb[0].start, x0 - sb[1].start:x1 - sb[1].start])
+    return float(inter / max(aa + ab - inter, 1))
+
+
+def _boxes_overlap(boxes: np.ndarray, sl: tuple[slice, slice]) -> np.ndarray:
+    """Indices of the (K, 4) [y0, y1, x0, x1] boxes that overlap sl's box."""
+    if not len(boxes):
+        return np.zeros(0, np.int64)
+    hit = (np.maximum(boxes[:, 0], sl[0].start) < np.minimum(boxes[:, 1], sl[0].stop)) & \
+          (np.maximum(boxes[:, 2], sl[1].start) < np.minimum(boxes[:, 3], sl[1].stop))
+    return np.nonzero(hit)[0]
 
 
 def grid_vote(dense: DenseInput, generator: MaskGenerator, cfg: GridVoteConfig = GridVoteConfig(),
@@ -63,7 +71,8 @@ def grid_vote(dense: DenseInput, generator: MaskGenerator, cfg: GridVoteConfig =
     if not encoded:
         generator.set_image(dense.image)
     points = grid_points(cfg.grid, dense.image_size)
-    kept: list[list] = []  # [slices, crop, score]
+    kept: list[list] = []  # [slices, crop, score, area]
+    boxes = np.zeros((0, 4), np.int64)  # kept masks' [y0, y1, x0, x1], in kept's order
     for start in range(0, len(points), cfg.chunk):
         pm = generator.point_masks(points[start:start + cfg.chunk], size)
         for i in range(len(pm)):
@@ -73,17 +82,19 @@ def grid_vote(dense: DenseInput, generator: MaskGenerator, cfg: GridVoteConfig =
                 if score < cfg.min_score or not pm.masks[i, k].any():
                     continue
                 sl = bbox(pm.masks[i, k])
-                new = [sl, pm.masks[i, k][sl].copy(), score]
-                clash = [j for j, old in enumerate(kept) if _iou(old[:2], new[:2]) > cfg.nms_iou]
-                if not clash:
-                    kept.append(new)
-                elif all(kept[j][2] < score for j in clash):
-                    for j in sorted(clash, reverse=True):
-                        kept.pop(j)
-                    kept.append(new)
+                crop = pm.masks[i, k][sl].copy()
+                new = [sl, crop, score, int(np.count_nonzero(crop))]
+                clash = [int(j) for j in _boxes_overlap(boxes, sl) if _iou(kept[j], new) > cfg.nms_iou]
+                if clash and not all(kept[j][2] < score for j in clash):
+                    continue
+                for j in sorted(clash, reverse=True):
+                    kept.pop(j)
+                boxes = np.delete(boxes, clash, axis=0)
+                kept.append(new)
+                boxes = np.vstack([boxes, [[sl[0].start, sl[0].stop, sl[1].start, sl[1].stop]]])
     labels = dense.labels.astype(np.int32, copy=True)
     covered = np.zeros(size, bool)
-    for sl, crop, _ in sorted(kept, key=lambda k: -int(k[1].sum())):
+    for sl, crop, _, _ in sorted(kept, key=lambda k: -k[3]):
         cls = int(np.argmax(dense.probs[:, sl[0], sl[1]][:, crop].mean(1)))
         labels[sl][crop] = cls
         covered[sl][crop] = True

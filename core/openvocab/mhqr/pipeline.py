@@ -116,11 +116,14 @@ class MHQR:
                                        np.full(len(qq), scale, np.float32), [[q.id] for q in qq])
         return point_masks, chosen, per_scale
 
-    def run(self, dense: DenseInput, encoded: bool = False) -> MHQRResult:
-        """encoded: the mask generator already holds dense.image (its set_image ran), e.g. shared by ablations."""
+    def run(self, dense: DenseInput, encoded: bool = False, on_stage=None) -> MHQRResult:
+        """encoded: the mask generator already holds dense.image (its set_image ran), e.g. shared by ablations.
+        on_stage(name): called as each stage starts (a progress bar)."""
+        tick = on_stage or (lambda name: None)
         cfg, size = self.cfg, dense.working_size
         seconds = {s: 0.0 for s in STAGES}
         messages: list[str] = []
+        tick("queries")
         t = time.perf_counter()
         if cfg.queries:
             qs = self.query_generator.generate(dense.probs, dense.image_size)
@@ -134,6 +137,7 @@ class MHQR:
                             dense.labels.astype(np.int32), np.zeros(size, bool), seconds, messages, 0, cfg)
         if not qs.queries:
             return result
+        tick("masks")
         t = time.perf_counter()
         if cfg.masks:
             result.point_masks, result.chosen, per_scale = self.sam_masks(dense, qs, encoded)
@@ -142,13 +146,16 @@ class MHQR:
             per_scale = component_masks(qs, size)
         result.masks = MaskSet.concat([per_scale[s] for s in sorted(per_scale)], size)
         seconds["masks"] = time.perf_counter() - t
+        tick("refine")
         t = time.perf_counter()
         result.refined = self.refiner.refine(per_scale, dense.features, dense.probs) if cfg.refine else result.masks
         seconds["refine"] = time.perf_counter() - t
+        tick("merge")
         t = time.perf_counter()
         result.merged = self.merger.merge(result.refined, dense.probs, dense.features, dense.text) if cfg.merge \
             else result.refined
         seconds["merge"] = time.perf_counter() - t
+        tick("semantic_map")
         t = time.perf_counter()
         if cfg.semantic_map:
             result.labels, result.covered = paint_semantic_map(dense.labels, result.merged)
@@ -160,8 +167,8 @@ class MHQR:
 
 def run_mhqr(dense: DenseInput, mask_generator: MaskGenerator | None, cfg: MHQRConfig = MHQRConfig(),
              query_generator: QueryGenerator | None = None, refiner: HierarchicalRefiner | None = None,
-             merger: SemanticMerger | None = None, encoded: bool = False) -> MHQRResult:
-    return MHQR(mask_generator, cfg, query_generator, refiner, merger).run(dense, encoded)
+             merger: SemanticMerger | None = None, encoded: bool = False, on_stage=None) -> MHQRResult:
+    return MHQR(mask_generator, cfg, query_generator, refiner, merger).run(dense, encoded, on_stage)
 
 
 def describe(cfg: MHQRConfig) -> str:

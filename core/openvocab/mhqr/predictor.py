@@ -56,33 +56,41 @@ class MHQRPredictor:
         self.dense, self.masks, self.method, self.cfg, self.grid = dense, masks, method, cfg, grid
         self.c = dense.c  # the device, for records
 
-    def _shared(self, image: np.ndarray, classes: ClassList, cfg: DenseConfig, encode: bool):
+    def _shared(self, image: np.ndarray, classes: ClassList, cfg: DenseConfig, encode: bool, on_stage=None):
         """The dense stage and (when asked) SAM2's image encoding, with their seconds."""
+        tick = on_stage or (lambda name: None)
+        tick("dense")
         t0 = time.perf_counter()
         dense_in, dense_res = ClipDense(self.dense, cfg)(image, classes)
         t_dense = time.perf_counter() - t0
         t1 = time.perf_counter()
         if encode:
+            tick("sam2_image")
             self.masks.set_image(image)
         return dense_in, dense_res, t_dense, time.perf_counter() - t1
 
-    def _mhqr(self, dense_in, dense_res, image, cfg: MHQRConfig, t_dense: float, t_encode: float) -> MHQRPrediction:
+    def _mhqr(self, dense_in, dense_res, image, cfg: MHQRConfig, t_dense: float, t_encode: float,
+              on_stage=None) -> MHQRPrediction:
         t = time.perf_counter()
-        result = run_mhqr(dense_in, self.masks, cfg, encoded=True)
+        result = run_mhqr(dense_in, self.masks, cfg, encoded=True, on_stage=on_stage)
         full = labels_at(result.labels, image.shape[:2]).astype(np.int32, copy=False)
         own = time.perf_counter() - t
         stages = {"dense": t_dense, "sam2_image": t_encode if cfg.masks else 0.0, **result.seconds}
         return MHQRPrediction(full, t_dense + stages["sam2_image"] + own, dense_res.ran + [ran_stages(cfg)], stages,
                               int(result.prompts), result, dense_res, list(result.messages))
 
-    def predict(self, image: np.ndarray, classes: ClassList, cfg: DenseConfig = DenseConfig()) -> MHQRPrediction:
+    def predict(self, image: np.ndarray, classes: ClassList, cfg: DenseConfig = DenseConfig(),
+                on_stage=None) -> MHQRPrediction:
+        """on_stage(name): called as each stage starts (dense, sam2_image, then MHQR's stages or grid_vote)."""
         t0 = time.perf_counter()
         encode = self.method == "grid-vote" or self.cfg.masks
-        dense_in, dense_res, t_dense, t_encode = self._shared(image, classes, cfg, encode)
+        dense_in, dense_res, t_dense, t_encode = self._shared(image, classes, cfg, encode, on_stage)
         if self.method == "mhqr":
-            pred = self._mhqr(dense_in, dense_res, image, self.cfg, t_dense, t_encode)
+            pred = self._mhqr(dense_in, dense_res, image, self.cfg, t_dense, t_encode, on_stage)
             pred.seconds = time.perf_counter() - t0
             return pred
+        if on_stage:
+            on_stage("grid_vote")
         gv = grid_vote(dense_in, self.masks, self.grid, encoded=True)
         stages = {"dense": t_dense, "sam2_image": t_encode, "grid_vote": gv.seconds}
         full = labels_at(gv.labels, image.shape[:2]).astype(np.int32, copy=False)
