@@ -11,6 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "core"
 PIPELINES = {"prompted", "openvocab", "video"}
+# The one crossing allowed: video's keyframe detector is MHQR and its class evidence is the dense CLIP features
+# (the video issue builds on MHQR). Never the other way.
+PIPELINE_CROSSINGS = {("video", "openvocab")}
 SHARED = {"models", "data", "metrics", "results", "draw"}
 # What each shared package must never import (besides gradio, demo and bench, which no core module may import).
 NEVER = {
@@ -138,7 +141,7 @@ def test_pipelines_and_shared_packages_keep_their_direction():
                 theirs = top_package(t)
                 if theirs is None or theirs == mine:
                     continue
-                if mine in PIPELINES and theirs in PIPELINES:
+                if mine in PIPELINES and theirs in PIPELINES and (mine, theirs) not in PIPELINE_CROSSINGS:
                     bad.append(f"{m}:{line} crosses pipelines into {t}")
                 if theirs in NEVER.get(mine, set()):
                     bad.append(f"{m}:{line} imports {t}, which {mine}/ must never import")
