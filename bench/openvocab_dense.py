@@ -1,8 +1,10 @@
 """Seconds per image of the dense open-vocabulary predictor with a real-size ViT-B/16 (random weights): by short
 side, method and refinement; against the number of classes; and peak memory against image size and classes.
-    python -m bench.openvocab_dense [--repeats 2] [--sides 336] [--no-classes] [--memory]
+    python -m bench.openvocab_dense [--repeats 2] [--sides 336] [--no-classes] [--memory] [--record results/runs/N.json]
 The memory table runs each case in a fresh process with the tiny model (so only the image-size-dependent work
 counts) and reports the peak resident memory beyond what the process held after loading the model.
+With --record, the first short side's first method (SCLIP, 5 classes) is the record's seconds per image; every
+table is kept in its config.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import numpy as np
 import torch
 from skimage import data
 
-from bench.timing import median_seconds, table
+from bench.record import add_record_argument, check_record_path, device_label, write_speed_record
+from bench.timing import median_seconds, peak_rss_mb, table
 from core.models.openclip import build_random_openclip, load_openclip
 from core.openvocab.class_names import load_class_file, parse_classes
 from core.openvocab.sclip import DenseConfig, SCLIPPredictor, resize_keep_ratio
@@ -66,8 +69,8 @@ def child(megapixels: float, n_classes: int, repeats: int) -> None:
     print(json.dumps({"hw": image.shape[:2], "seconds": seconds, "base_gb": base, "peak_gb": peak}))
 
 
-def memory_table(repeats: int) -> None:
-    rows, first = [], {}
+def memory_table(repeats: int) -> list[dict]:
+    rows, first, cases = [], {}, []
     for mp, n in MEMORY_CASES:
         out = subprocess.run([sys.executable, "-m", "bench.openvocab_dense", "--child", str(mp), str(n),
                               "--repeats", str(repeats)], capture_output=True, text=True, check=True)
@@ -75,8 +78,11 @@ def memory_table(repeats: int) -> None:
         first.setdefault(n, r["seconds"])
         rows.append([f"{r['hw'][1]}×{r['hw'][0]}", f"{mp:g}", n, f"{r['seconds']:.2f}",
                      f"{r['seconds'] / first[n]:.2f}×", f"{r['peak_gb'] - r['base_gb']:.2f}", f"{r['peak_gb']:.2f}"])
+        cases.append({"height": r["hw"][0], "width": r["hw"][1], "classes": n, "seconds_per_image": r["seconds"],
+                      "peak_gb_beyond_model": r["peak_gb"] - r["base_gb"], "peak_rss_gb": r["peak_gb"]})
     print("\nmemory and time against image size (tiny ViT: the model's share is negligible; SCLIP, no refinement)")
     print(table(["image", "MP", "classes", "s/image", "vs 1 MP", "peak GB beyond model", "peak RSS GB"], rows))
+    return cases
 
 
 def main(argv=None) -> None:
@@ -86,14 +92,18 @@ def main(argv=None) -> None:
     ap.add_argument("--no-classes", action="store_true", help="skip the class-count table")
     ap.add_argument("--memory", action="store_true", help="add the memory table (fresh process per case)")
     ap.add_argument("--child", nargs=2, type=float, help=argparse.SUPPRESS)
+    add_record_argument(ap)
     args = ap.parse_args(argv)
     if args.child:
         return child(args.child[0], int(args.child[1]), args.repeats)
+    check_record_path(args.record)
+    if args.record and not args.sides and args.no_classes:
+        raise SystemExit("--record needs a timing: keep --sides or the class table")
     pred = predictor(tiny=False)
     image = data.coffee()  # 400×600
     five = parse_classes("cup\nspoon\nplate\ntable\nbackground")
     pred.text_embeddings(five.names)
-    rows = []
+    rows, cases = [], {"methods": [], "classes": [], "memory": []}
     for side in args.sides:
         base = None
         for name, kw in VARIANTS.items():
@@ -103,6 +113,7 @@ def main(argv=None) -> None:
             small = resize_keep_ratio(image, side)
             crops = len(pred.windows(*small.shape[:2], 224, 112))
             rows.append([side, crops, name, f"{s:.2f}", f"{s / base:.2f}×"])
+            cases["methods"].append({"short_side": side, "crops": crops, "method": name, "seconds_per_image": s})
     if rows:
         print(f"device: {pred.c.device}, torch threads: {torch.get_num_threads()}, image 400×600, 5 classes, "
               f"median of {args.repeats}")
@@ -124,11 +135,30 @@ def main(argv=None) -> None:
                 times.setdefault(n, []).append(median_seconds(lambda: pred.predict(image, coco_classes(n)), 1))
         med = {n: float(np.median(v)) for n, v in times.items()}
         rows = [[n, f"{text_s[n]:.1f}", f"{med[n]:.2f}", f"{med[n] / med[5]:.2f}×"] for n in counts]
+        cases["classes"] = [{"classes": n, "text_encode_seconds": text_s[n], "seconds_per_image": med[n]} for n in counts]
         print(f"\nclasses (COCO-Stuff names), SCLIP, short side 336, no refinement, median of {args.repeats} "
               "interleaved runs; text encoding is once per class per machine (cached on disk)")
         print(table(["classes", "text encode s (80 templates)", "s/image (text cached)", "vs 5 classes"], rows))
     if args.memory:
-        memory_table(args.repeats)
+        cases["memory"] = memory_table(args.repeats)
+    if args.record:
+        record(args, argv, pred, cases)
+
+
+def record(args, argv, pred: SCLIPPredictor, cases: dict) -> None:
+    """The first measured case is the headline: a method table's first row, else 5 classes of the class table."""
+    if cases["methods"]:
+        first = cases["methods"][0]  # VARIANTS begins with plain SCLIP
+        side, seconds = first["short_side"], first["seconds_per_image"]
+    else:
+        side, seconds = 336, next(c for c in cases["classes"] if c["classes"] == 5)["seconds_per_image"]
+    write_speed_record(
+        args.record, "openvocab", "bench.openvocab_dense", argv,
+        model={"name": "SCLIP", "architecture": "open_clip ViT-B/16", "image_size": side}, case="5 classes",
+        timing={"seconds_per_image": seconds, "device": device_label(pred.c.device)},
+        memory={"peak_rss_mb": peak_rss_mb(), "measured_over": "the whole benchmark process, model included"},
+        config={"repeats": args.repeats, "cases": {k: v for k, v in cases.items() if v}},
+        image="scikit-image coffee photo, 400×600" + (" (memory table: astronaut photo, 1–12 MP)" if args.memory else ""))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,9 @@
 import json
-import time
 
 import pandas as pd
 import pytest
 
 from conftest import REPORTED_RUNS, measured_record
-from core.results import charts as run_charts
 from core.results.records import write_record
 from core.results.runs import compare, filter_runs, load_runs
 
@@ -41,21 +39,6 @@ def test_a_new_file_is_picked_up_without_restart(tmp_path):
     assert len(load_runs(tmp_path).table) == 2
 
 
-def test_thousand_runs_build_table_and_charts(tmp_path, capsys):
-    for i in range(1000):
-        write_record(measured_record(f"gen_{i:04d}", (i % 97) / 100, seconds=0.1 + i / 1000), tmp_path / f"gen_{i:04d}.json")
-    t0 = time.perf_counter()
-    runs = load_runs(tmp_path)
-    t_load = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    figs = [run_charts.headline(runs.records), run_charts.sweeps(dict(list(runs.records.items())[:50])),
-            run_charts.speed_quality(runs.table), run_charts.breakdown(runs.records, "per_label")]
-    t_charts = time.perf_counter() - t0
-    assert len(runs.table) == 1000 and all(f.data for f in figs)
-    with capsys.disabled():
-        print(f"\n[dashboard] 1000 runs: load {t_load:.2f} s, four charts {t_charts:.2f} s")
-
-
 def test_filters(results_dir):
     t = load_runs(results_dir).table
     assert set(filter_runs(t, task=["prompted"])["task"]) == {"prompted"}
@@ -77,32 +60,6 @@ def test_compare_gives_the_right_deltas(results_dir):
     mixed = compare(runs.records["reported/drywall/reported_drywall_zero-shot_clipseg"], runs.records["runs/fixture_measured_a"])
     assert set(mixed.scope) == {"overall", "per_label", "timing"}
     assert "pixel_accuracy" not in set(mixed.metric)
-
-
-def test_every_chart_has_the_expected_traces(results_dir):
-    runs = load_runs(results_dir)
-    recs = runs.records
-    head = run_charts.headline({k: recs[k] for k in ["runs/fixture_measured_a", "reported/drywall/reported_drywall_clipseg_ft_e8_352_v1"]})
-    assert {tr.name for tr in head.data} == {"overall, measured", "crack, measured", "taping_area, measured",
-                                             "overall, reported", "crack, reported", "taping_area, reported"}
-    sweeps = run_charts.sweeps(recs)
-    assert {tr.name for tr in sweeps.data} == {
-        "fixture_measured_a (val, tuning)", "fixture_measured_b (val, tuning)",
-        "◇ reported_drywall_clipseg_ft_e8_352_v1 (test, sensitivity)"}
-    speed = run_charts.speed_quality(runs.table)
-    names = {tr.name for tr in speed.data}
-    assert "cpu, measured" in names and "cuda (Colab T4), reported" in names
-    heat = run_charts.breakdown(recs, "per_label")
-    assert heat.data[0].type == "heatmap" and list(heat.data[0].x) == ["crack", "taping_area"]
-    train = run_charts.training(recs)
-    assert [tr.name for tr in train.data] == ["fixture_measured_a train_loss", "fixture_measured_a val_loss",
-                                              "fixture_measured_a val_miou"]
-    assert list(train.data[2].y) == pytest.approx([0.1, 0.2, 0.3, 0.4])
-    video_rec = measured_record("vid", 0.5, task="video")
-    video_rec["metrics"]["overall"].update({"hota": 0.4, "idf1": 0.6})
-    vid = run_charts.video({"v": video_rec})
-    assert set(vid.data[0].x) >= {"hota", "idf1", "miou"}
-    assert not run_charts.video({}).data  # an empty selection says so instead of failing
 
 
 def test_results_cli(results_dir, tmp_path):

@@ -1,88 +1,66 @@
 """The dashboard's first view: one task and one dataset, methods ranked, best values marked, in words a
-stakeholder reads in a minute. Also what every view needs to say about a run: a short human name, where the
-number comes from (with the public source as a link), and which direction of each metric is better."""
+stakeholder reads in a minute. Names, provenance labels and metric directions live in core.results.naming."""
 
 from __future__ import annotations
 
+import json
 import math
-import re
 
 import pandas as pd
 
-from core.results.runs import Runs
+from core.results.naming import (DATASET_NAMES, LOWER_IS_BETTER, METRIC_NAMES, SOURCE_LINKS, TASK_METRICS,  # noqa: F401
+                                 better_sign, dataset_name, display_name, display_names, provenance_label)
+from core.results.runs import Runs, metric_columns
 
-# Metrics where a smaller number is better; every other metric is better higher.
-LOWER_IS_BETTER = {"seconds_per_image", "s_per_image", "loss", "train_loss", "val_loss", "train_seconds",
-                   "total_seconds", "peak_gb", "peak_memory_gb", "id_switches", "fragmentations"}
-METRIC_NAMES = {"miou": "mIoU", "dice": "Dice", "pixel_accuracy": "pixel acc.", "boundary_f1": "boundary F1",
-                "small_object_iou": "small-object IoU", "s_per_image": "s / image"}
-TASK_METRICS = {"prompted": ["miou", "dice", "pixel_accuracy"],
-                "openvocab": ["miou", "pixel_accuracy", "boundary_f1", "small_object_iou"]}
-DATASET_NAMES = {"voc21": "VOC21", "voc20": "VOC20", "context60": "Context60", "context59": "Context59",
-                 "coco_object": "COCO-Object", "coco_stuff164k": "COCO-Stuff-164k", "cityscapes": "Cityscapes",
-                 "ade20k": "ADE20k"}
-SOURCE_LINKS = {  # public source of each kind of reported figure
-    "SCLIP repository": "https://github.com/wangf3014/SCLIP",
-    "ResCLIP README": "https://github.com/yvhangyang/ResCLIP",
-    "ClearCLIP": "https://github.com/mc-lan/ClearCLIP",
-    "CorrCLIP": "https://github.com/zdk258/CorrCLIP",
-    "Drywall QA": "https://github.com/manojkumartjpk/origin_finetune",
-}
+SPEED = "s_per_image"
 
 
-def better_sign(metric: str) -> int:
-    """+1 when a higher value is better, −1 when a lower one is."""
-    return -1 if metric in LOWER_IS_BETTER or metric.endswith("_seconds") else 1
-
-
-def dataset_name(key: str | None) -> str:
-    return DATASET_NAMES.get(key or "", key or "–")
-
-
-def display_name(rec: dict) -> str:
-    """Method plus its key configuration: 'CLIPSeg ft e16 @512, thr 0.4', 'NACLIP + ResCLIP (RCS, SFR) @336'."""
-    model, cfg = rec.get("model") or {}, rec.get("config") or {}
-    reported = (rec.get("provenance") or {}).get("kind") == "reported"
-    if rec.get("task") == "openvocab":
-        name = cfg.get("published_method") if reported else cfg.get("variant") or model.get("name")
-        return name + ("" if reported or not model.get("image_size") else f" @{model['image_size']}")
-    if rec.get("task") == "prompted":
-        raw = f"{model.get('name', '')} {model.get('source', '')}".lower()
-        if "clipseg" not in raw:
-            return re.sub(r"\s*\(.*?\)", "", model.get("name") or rec.get("run_id", "?")).strip() + (
-                " zero-shot" if not cfg.get("epochs") else "")
-        epochs = cfg.get("epochs") or 0
-        parts = ["CLIPSeg " + (f"ft e{epochs}" if epochs else "zero-shot")]
-        if model.get("image_size"):
-            parts[0] += f" @{model['image_size']}"
-        if cfg.get("threshold") is not None:
-            parts.append(f"thr {cfg['threshold']:g}")
-        if "baltrain" in (model.get("name") or ""):
-            parts.append("balanced train set")
-        return ", ".join(parts)
-    return model.get("name") or rec.get("run_id", "?")
-
-
-def provenance_label(rec: dict) -> tuple[str, str | None]:
-    """('reported (repo README)', url) or ('measured (SegLab, 1a2b3c4, cpu)', None)."""
-    prov = rec.get("provenance") or {}
-    if prov.get("kind") == "reported":
-        source = prov.get("source") or ""
-        kind = "paper" if "paper" in source.lower() else "report" if "report" in source.lower() else "repo README"
-        url = next((u for k, u in SOURCE_LINKS.items() if k.lower() in source.lower()), None)
-        return f"reported ({kind})", url
-    commit = (rec.get("git_commit") or "")[:7] or "no commit"
-    device = (rec.get("timing") or {}).get("device") or "unknown device"
-    return f"measured (SegLab, {commit}, {device})", None
+def _quality(rows: pd.DataFrame) -> pd.Series:
+    """Which rows carry at least one quality metric (speed-only records do not)."""
+    cols = metric_columns(rows)
+    return rows[cols].notna().any(axis=1) if cols else pd.Series(False, index=rows.index)
 
 
 def default_view(runs: Runs) -> tuple[str | None, str | None]:
-    """The task and dataset with the most runs."""
+    """The task and dataset with the most runs that carry a quality metric (any runs when none does)."""
     t = runs.table
     if t.empty:
         return None, None
-    counts = t.groupby(["task", "dataset"], dropna=True).size().sort_values(ascending=False, kind="stable")
+    scored = t[_quality(t)]
+    counts = (scored if len(scored) else t).groupby(["task", "dataset"], dropna=True).size()
+    counts = counts.sort_values(ascending=False, kind="stable")
     return counts.index[0] if len(counts) else (None, None)
+
+
+def datasets_of(runs: Runs, task: str | None) -> list[str]:
+    """The task's datasets, those with the most scored runs first; speed-only datasets last."""
+    t = runs.table[runs.table["task"] == task] if task else runs.table
+    t = t[t["dataset"].notna()]
+    scored = t[_quality(t)]["dataset"].value_counts()
+    rest = [d for d in t["dataset"].value_counts().index if d not in scored.index]
+    return list(scored.index) + rest
+
+
+def metrics_of(runs: Runs, task: str | None, dataset: str | None) -> list[str]:
+    """The quality metrics some run of this task and dataset has: the task's usual ones first."""
+    t = runs.table
+    rows = t[(t["task"] == task) & (t["dataset"] == dataset)]
+    have = [m for m in metric_columns(rows) if rows[m].notna().any()]
+    usual = [m for m in TASK_METRICS.get(task or "", ["miou"]) if m in have]
+    return usual + [m for m in have if m not in usual]
+
+
+def _ranked(runs: Runs, task: str, dataset: str, metric: str) -> tuple[pd.DataFrame, list[str], str]:
+    """The rows of one task and dataset, best first by `metric` (by s/image when none has a quality metric)."""
+    t = runs.table
+    rows = t[(t["task"] == task) & (t["dataset"] == dataset)].copy()
+    metrics = metrics_of(runs, task, dataset)
+    if metric not in metrics:
+        metric = metrics[0] if metrics else SPEED
+    if rows[metric].notna().any():
+        rows = rows.assign(_key=pd.to_numeric(rows[metric], errors="coerce") * better_sign(metric))
+        rows = rows.sort_values("_key", ascending=False, na_position="last", kind="stable").drop(columns="_key")
+    return rows, metrics, metric
 
 
 def _percent(v) -> str:
@@ -92,43 +70,63 @@ def _percent(v) -> str:
 def _seconds(v, device) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
-    return f"{v:.3g} ({device})" if device and device != "–" else f"{v:.3g}"
+    return f"{v:.3g} ({device})" if isinstance(device, str) and device else f"{v:.3g}"
 
 
 def leaderboard(runs: Runs, task: str, dataset: str, metric: str = "miou") -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """(table of display strings ranked by `metric`, a same-shaped table of bools marking each column's best,
     a one-line summary). Metric columns are percentages with one decimal; missing values are blank; a column no
-    run has is left out."""
-    t = runs.table
-    rows = t[(t["task"] == task) & (t["dataset"] == dataset)].copy()
-    metrics = [m for m in TASK_METRICS.get(task, ["miou"]) if m in rows.columns and rows[m].notna().any()]
-    if metric not in metrics:
-        metric = metrics[0] if metrics else metric
-    sign = better_sign(metric)
-    if metric in rows.columns:
-        rows = rows.assign(_key=rows[metric] * sign).sort_values("_key", ascending=False, na_position="last",
-                                                                   kind="stable")
+    run has is left out. Columns: rank, method, the metrics, s / image (with its device), provenance, run."""
+    rows, metrics, metric = _ranked(runs, task, dataset, metric)
     recs = [runs.records[k] for k in rows["run"]]
+    names = display_names(dict(zip(rows["run"], recs)))
     out = pd.DataFrame({
         "rank": range(1, len(rows) + 1),
-        "method": [display_name(r) for r in recs],
-        "provenance": [provenance_label(r)[0] for r in recs],
+        "method": [names[k] for k in rows["run"]],
         **{METRIC_NAMES.get(m, m): [_percent(v) for v in rows[m]] for m in metrics},
-        "s / image": [_seconds(v, d) for v, d in zip(rows["s_per_image"], rows["device"])],
+        "s / image": [_seconds(v, d) for v, d in zip(rows[SPEED], rows["device"])],
+        "provenance": [provenance_label(r)[0] for r in recs],
         "run": list(rows["run"]),
     })
     best = pd.DataFrame(False, index=out.index, columns=out.columns)
-    for m in metrics + ["s_per_image"]:
+    for m in metrics + [SPEED]:
         col = METRIC_NAMES.get(m, m)
         vals = pd.to_numeric(rows[m], errors="coerce").reset_index(drop=True)
-        if vals.notna().any():
+        if vals.notna().any() and len(out) > 1:
             target = vals.max() if better_sign(m) > 0 else vals.min()
             best[col] = (vals == target).to_numpy()
     empty = [c for c in out.columns if c not in ("rank", "method", "provenance", "run") and (out[c] == "").all()]
     out, best = out.drop(columns=empty), best.drop(columns=empty)
-    summary = "No run of this task on this dataset."
-    if len(out) and metric in rows.columns and pd.notna(rows[metric].iloc[0]):
-        summary = (f"Best {METRIC_NAMES.get(metric, metric)} on {dataset_name(dataset)}: {out['method'].iloc[0]}, "
-                   f"{out[METRIC_NAMES.get(metric, metric)].iloc[0]} ({out['provenance'].iloc[0].split(' (')[0]}); "
-                   f"{len(out)} run(s).")
-    return out, best, summary
+    return out, best, summary(rows, out, metric, dataset)
+
+
+def summary(rows: pd.DataFrame, out: pd.DataFrame, metric: str, dataset: str) -> str:
+    if not len(out):
+        return "No run of this task on this dataset."
+    first = out.iloc[0]
+    kind = first["provenance"].split(" (")[0]
+    if metric == SPEED:
+        if pd.isna(rows[SPEED].iloc[0]):
+            return f"No run on {dataset_name(dataset)} has a quality metric or a speed; {len(out)} run(s)."
+        device = rows["device"].iloc[0]
+        return (f"No quality metric on {dataset_name(dataset)}. Fastest: {first['method']}, "
+                f"{rows[SPEED].iloc[0]:.3g} s / image" + (f" on {device}" if isinstance(device, str) else "")
+                + f" ({kind}); {len(out)} run(s).")
+    name = METRIC_NAMES.get(metric, metric)
+    if pd.isna(rows[metric].iloc[0]):
+        return f"No run on {dataset_name(dataset)} has {name}; {len(out)} run(s)."
+    return f"Best {name} on {dataset_name(dataset)}: {first['method']}, {first[name]} ({kind}); {len(out)} run(s)."
+
+
+def leaderboard_rows(runs: Runs, task: str, dataset: str, metric: str = "miou") -> list[dict]:
+    """The same ranking as plain values for the API: fractions (0.247 is 24.7 %), seconds, null when missing."""
+    rows, metrics, _ = _ranked(runs, task, dataset, metric)
+    names = display_names({k: runs.records[k] for k in rows["run"]})
+    out = []
+    for rank, (_, row) in enumerate(rows.iterrows(), start=1):
+        rec = runs.records[row["run"]]
+        label, url = provenance_label(rec)
+        out.append({"rank": rank, "run": row["run"], "method": names[row["run"]], "provenance": label,
+                    "source_url": url, **{m: row[m] for m in metrics}, "s_per_image": row[SPEED],
+                    "device": row["device"]})
+    return json.loads(pd.DataFrame(out).to_json(orient="records")) if out else []

@@ -92,6 +92,12 @@ def validate(record: object) -> list[str]:
         problems.append("a reported run needs provenance.source")
     if not isinstance(record["metrics"].get("overall", {}), dict):
         problems.append("'metrics.overall' should be an object")
+    elif record["model"].get("weights") == "random" or record["config"].get("speed_only"):
+        scored = [k for k, v in (record["metrics"].get("overall") or {}).items() if k != "n" and v is not None]
+        scored += [k for k in ("per_label", "per_prompt", "per_class") if record["metrics"].get(k)]
+        if scored or record.get("threshold_sweep"):
+            problems.append("a speed-only record (random weights) carries no quality metric, but this one has "
+                            + ", ".join(scored or ["a threshold sweep"]))
     return problems
 
 

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from core.results.naming import display_name, display_names, provenance_label
 from core.results.records import validate
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 HEADLINE = ["miou", "dice", "pixel_accuracy"]
-BASE_COLUMNS = ["run", "name", "task", "provenance", "dataset", "split", "model", "image_size", "threshold"]
-TAIL_COLUMNS = ["n", "s_per_image", "device", "created", "commit", "origin"]
-DEFAULT_COLUMNS = ["name", "task", "provenance", "dataset", "split", "model", "image_size", "miou", "dice",
-                   "s_per_image", "device", "created", "commit"]
+BASE_COLUMNS = ["run", "name", "method", "task", "provenance", "source", "dataset", "split", "model", "image_size",
+                "threshold"]
+RESOURCE_COLUMNS = ["s_per_image", "s_per_train_step", "peak_rss_mb", "peak_cuda_mb"]  # lower is better
+TAIL_COLUMNS = ["n", *RESOURCE_COLUMNS, "device", "created", "commit", "origin"]
+DEFAULT_COLUMNS = ["method", "dataset", "miou", "dice", "pixel_accuracy", "s_per_image", "device", "source", "task",
+                   "split"]
 
 
 @dataclass
@@ -54,12 +58,15 @@ def read_record(path: Path) -> tuple[dict | None, str | None]:
 def row_of(key: str, rec: dict) -> dict:
     model, ds, cfg, timing, prov = rec["model"], rec["dataset"], rec["config"], rec["timing"], rec["provenance"]
     overall = rec["metrics"].get("overall", {}) or {}
+    memory = rec.get("memory") or {}
     row = {
-        "run": key, "name": rec["run_id"], "task": rec["task"], "provenance": prov.get("kind"),
+        "run": key, "name": rec["run_id"], "method": display_name(rec), "task": rec["task"],
+        "provenance": prov.get("kind"), "source": provenance_label(rec)[0],
         "dataset": ds.get("name"), "split": ds.get("split"), "model": model.get("name"),
         "image_size": model.get("image_size"), "threshold": cfg.get("threshold"),
         "n": overall.get("n", ds.get("n")), "s_per_image": timing.get("seconds_per_image"),
-        "device": timing.get("device") or "–", "created": rec.get("created"),
+        "s_per_train_step": timing.get("seconds_per_train_step"), "peak_rss_mb": memory.get("peak_rss_mb"),
+        "peak_cuda_mb": memory.get("peak_cuda_mb"), "device": timing.get("device"), "created": rec.get("created"),
         "commit": (rec.get("git_commit") or "")[:10] or None,
         "origin": prov.get("command") if prov.get("kind") == "measured" else prov.get("source"),
     }
@@ -101,6 +108,10 @@ def load_runs(root: Path | str = "results") -> Runs:
     extra = [c for c in table.columns if c not in BASE_COLUMNS + HEADLINE + TAIL_COLUMNS]
     table = table[BASE_COLUMNS + HEADLINE + sorted(extra) + TAIL_COLUMNS]
     if len(table):
+        names = {}  # runs of one task and dataset that share a name get their run id after it
+        for _, group in table.groupby(["task", "dataset"], dropna=False):
+            names.update(display_names({k: records[k] for k in group["run"]}))
+        table["method"] = table["run"].map(names)
         table = table.sort_values(["task", "provenance", "name"], kind="stable").reset_index(drop=True)
     runs = Runs(table, records, problems)
     with _LOCK:
@@ -119,12 +130,30 @@ def filter_runs(table: pd.DataFrame, task=None, dataset=None, split=None, model=
     if search and search.strip():
         needle = search.strip().lower()
         keep &= table["name"].str.lower().str.contains(needle, regex=False) | \
-            table["run"].str.lower().str.contains(needle, regex=False)
+            table["run"].str.lower().str.contains(needle, regex=False) | \
+            table["method"].str.lower().str.contains(needle, regex=False)
     return table[keep]
 
 
+def metric_columns(table: pd.DataFrame) -> list[str]:
+    """The overall quality metrics among the table's columns (every numeric column that is not a run property,
+    a time or a memory figure)."""
+    return [c for c in table.columns if c not in BASE_COLUMNS + TAIL_COLUMNS]
+
+
+def sort_runs(table: pd.DataFrame, sort_by: str | None = None, descending: bool = False) -> pd.DataFrame:
+    """Sorted by one column (missing values last, ties in the stored order); no column: the stored order."""
+    if not sort_by:
+        return table
+    if sort_by not in table.columns:
+        from core.errors import BadInput
+
+        raise BadInput(f"Cannot sort by '{sort_by}': the table's columns are {', '.join(table.columns)}.")
+    return table.sort_values(sort_by, ascending=not descending, na_position="last", kind="stable")
+
+
 def flat_metrics(rec: dict) -> dict[tuple[str, str, str], float]:
-    """(scope, key, metric) -> value for overall, per_label, per_prompt, per_class, and timing."""
+    """(scope, key, metric) -> value for overall, per_label, per_prompt, per_class, timing and memory."""
     out = {}
     m = rec.get("metrics", {})
     for k, v in (m.get("overall") or {}).items():
@@ -135,9 +164,10 @@ def flat_metrics(rec: dict) -> dict[tuple[str, str, str], float]:
             for k, v in (vals or {}).items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "n":
                     out[(scope, key, k)] = float(v)
-    spi = (rec.get("timing") or {}).get("seconds_per_image")
-    if isinstance(spi, (int, float)):
-        out[("timing", "", "seconds_per_image")] = float(spi)
+    for scope in ("timing", "memory"):
+        for k, v in (rec.get(scope) or {}).items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                out[(scope, "", k)] = float(v)
     return out
 
 
@@ -152,7 +182,10 @@ def compare(a: dict, b: dict) -> pd.DataFrame:
 def provenance_text(key: str, rec: dict) -> str:
     prov = rec["provenance"]
     if prov.get("kind") == "reported":
-        text = f"**{key}** — reported (published figure, not measured by SegLab). Source: {prov.get('source')}"
+        source = re.sub(r"\s*\([^()]*\.(?:txt|md|json)\)", "", prov.get("source") or "")  # no internal file names
+        url = provenance_label(rec)[1]
+        text = (f"**{key}** — reported (published figure, not measured by SegLab). Source: "
+                + (f"[{source}]({url})" if url else source))
         return text + (f". Note: {prov['note']}" if prov.get("note") else "")
     machine = rec.get("machine") or {}
     where = ", ".join(str(v) for v in (machine.get("cpu"), machine.get("gpu")) if v) or "unknown machine"
