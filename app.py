@@ -10,7 +10,7 @@ import gradio as gr
 
 from core.data.examples import example_images
 from core.models import cache_dir, set_models_mode
-from demo import dashboard_tab, openvocab_tab, prompted_tab
+from demo import dashboard_tab, openvocab_tab, prompted_tab, video_tab
 from demo.handling import banner
 
 TITLE = "SegLab"
@@ -27,6 +27,8 @@ def build_app() -> gr.Blocks:
                 prompted_tab.build(demo)
             with gr.Tab("Open-vocabulary segmentation", id="openvocab"):
                 openvocab_tab.build(demo)
+            with gr.Tab("Video instance tracking", id="video"):
+                video_tab.build(demo)
             with gr.Tab("Dashboard", id="dashboard"):
                 dashboard_tab.build(demo, tabs)
     demo.queue(default_concurrency_limit=2, max_size=32)

@@ -16,6 +16,46 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="'tiny': random tiny models of the same classes (offline dry runs); default: real weights")
 
 
+def _video_models(p: argparse.ArgumentParser) -> None:
+    """--models and the options of the model-backed tracking stages (core.video.model_stages)."""
+    from core.video.model_stages import ModelStagesConfig as D
+
+    _common(p)
+    g = p.add_argument_group("models (detector, propagator, class evidence)")
+    g.add_argument("--no-mhqr", action="store_true",
+                   help="keyframe detections are the dense map's connected components per class (no SAM2 image model)")
+    g.add_argument("--dense", choices=["sclip", "naclip"], default=D.dense_method, help="the dense CLIP method")
+    g.add_argument("--dense-short-side", type=int, default=D.dense_short_side,
+                   help="the detector's dense stage resizes frames to this short side, never above the frame's own "
+                   "(default %(default)s)")
+    g.add_argument("--sam2", default=D.sam2, help="MHQR's SAM2 image model: sam2 (hiera-tiny), sam2-small, "
+                   "sam2-base-plus, sam2-large, or a save_pretrained folder")
+    g.add_argument("--sam2-video", default=D.sam2_video, help="the propagator's SAM2 video model: sam2-video, "
+                   "sam2-video-small, ..., or a save_pretrained folder")
+    g.add_argument("--sam2-frame", type=int, default=D.sam2_frame,
+                   help="SAM2 video's square frame, a multiple of 32 (default %(default)s: about 0.9 s a frame with "
+                   "hiera-tiny on 2 CPU cores, against about 7 s at the released 1024; 0: the model's own)")
+    g.add_argument("--min-area", type=int, default=D.min_area, help="a detection's minimum pixels (processing size)")
+    g.add_argument("--evidence-every", type=int, default=D.evidence_every,
+                   help="dense CLIP class evidence every N frames (and on a track's first frame; default %(default)s)")
+    g.add_argument("--evidence-short-side", type=int, default=D.evidence_short_side,
+                   help="the evidence's CLIP input short side, one crop (default %(default)s)")
+    g.add_argument("--background", default=",".join(D.background),
+                   help="the 'no object' prompt (comma-separated synonyms; default '%(default)s'); '' for a fixed "
+                   "cosine instead")
+
+
+def build_video_stages(args: argparse.Namespace, class_names: list[str]) -> tuple:
+    """core.video.cli's build_stages: (detector, propagator, evidence) from the model options."""
+    from core.video.model_stages import ModelStagesConfig, build_model_stages, parse_background
+
+    cfg = ModelStagesConfig(detector="dense-components" if args.no_mhqr else "mhqr", dense_method=args.dense,
+                            dense_short_side=args.dense_short_side, sam2=args.sam2, sam2_video=args.sam2_video,
+                            sam2_frame=args.sam2_frame or None, min_area=args.min_area, evidence_every=args.evidence_every,
+                            evidence_short_side=args.evidence_short_side, background=parse_background(args.background))
+    return build_model_stages(class_names, cfg)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="SegLab command line.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -92,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="list the registered models and where each would load from")
     _common(p)
+
+    from core.video.cli import add_parser as add_video_parser
+
+    add_video_parser(sub, _video_models)
 
     from core.results.cli import add_parser
 
@@ -237,6 +281,18 @@ def cmd_models(args, command: str) -> int:
     return 0
 
 
+def cmd_track(args, command: str) -> int:
+    from core.video.cli import run_track
+
+    return run_track(args, command, build_video_stages)
+
+
+def cmd_evaluate_video(args, command: str) -> int:
+    from core.video.cli import run_evaluate_video
+
+    return run_evaluate_video(args, command, build_video_stages)
+
+
 def cmd_results(args, command: str) -> int:
     from core.results.cli import run
 
@@ -247,4 +303,5 @@ COMMANDS = {
     "results": cmd_results, "train": cmd_train, "evaluate-semantic": cmd_evaluate_semantic,
     "segment": cmd_segment, "prepare": cmd_prepare, "evaluate": cmd_evaluate,
     "import-reported": cmd_import_reported, "demo-data": cmd_demo_data, "models": cmd_models,
+    "track": cmd_track, "evaluate-video": cmd_evaluate_video,
 }

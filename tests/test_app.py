@@ -103,20 +103,6 @@ def test_missing_weights_show_in_the_tab(monkeypatch, wall_png):
     assert masks == [] and zip_path is None
 
 
-def test_dashboard_endpoints(client):
-    import pandas as pd
-
-    csv_path, note = client.predict(["prompted"], [], [], [], ["reported"], "", api_name="/dashboard_export")
-    df = pd.read_csv(csv_path)
-    assert len(df) == 7 and set(df.provenance) == {"reported"} and note == "Exported 7 runs."
-    text, record = client.predict("runs/fixture_measured_a", api_name="/dashboard_run")
-    assert "measured by SegLab" in text and record["run_id"] == "fixture_measured_a"
-    text, _ = client.predict("runs/nope", api_name="/dashboard_run")
-    assert "No run 'runs/nope'" in text
-    csv_path, note = client.predict([], [], [], [], [], "no run has this name", api_name="/dashboard_export")
-    assert csv_path is None and "Nothing to export" in note
-
-
 def test_fine_tuned_folder_is_listed_and_its_threshold_used(client, models_dir, wall_png):
     import json
 
@@ -197,12 +183,37 @@ def test_mhqr_endpoint_returns_query_points_table_and_stage_seconds(client, wall
     assert "at least one query scale" in openvocab(client, wall_png, "wall", scales=[])[0]
 
 
-def test_dashboard_opens_on_the_leaderboard(client):
-    """The published rows alone: COCO-Stuff-164k (open-vocabulary) has the most runs; NACLIP + ResCLIP leads there
-    among the CLIP-only methods, CorrCLIP with SAM2 masks above all."""
-    summary, table = client.predict("openvocab", "coco_stuff164k", "miou", api_name="/leaderboard")
-    assert summary.startswith("**Best mIoU on COCO-Stuff-164k: CorrCLIP, SAM2 masks (8 points per side), 31.8")
+def track(client, path, classes="disc, square, triangle, ring", keyframe=5, size=256, max_frames=10, new_score=0.0):
+    return client.predict(handle_file(str(path)), classes, keyframe, size, max_frames, 1, new_score,
+                          api_name="/track_video")
+
+
+def test_video_tracking_endpoint_returns_an_h264_video_tracks_and_json(client, tmp_path):
+    import json
+
+    import av
+
+    from core.data.examples import example_clips
+
+    status, video, table, timeline, tracks_json, pick = track(client, example_clips()["shapes_crossing"])
+    assert status.startswith("Done:") and "in 10 frames" in status and "the frame cap" in status
+    path = video["video"] if isinstance(video, dict) else video
+    with av.open(path) as c:
+        stream = c.streams.video[0]
+        assert stream.codec_context.name == "h264" and (stream.width, stream.height) == (256, 192)
+        assert sum(1 for _ in c.decode(video=0)) == 10
+    data = json.loads(open(tracks_json).read())
     rows = table["data"]
-    methods = [r[1] for r in rows]
-    assert methods.index("NACLIP + ResCLIP") < methods.index("SCLIP (repo README)") < methods.index("SCLIP (paper)")
-    assert rows[0][0] == 1 and all(isinstance(r[3], str) for r in rows)
+    assert len(rows) == len(data["tracks"]) >= 1 and [r[0] for r in rows] == [t["id"] for t in data["tracks"]]
+    assert all(r[1] in ("disc", "square", "triangle", "ring") and 0 <= r[3] <= r[4] <= 9 for r in rows)
+    assert data["size"] == [192, 256] and data["n_frames"] == 10
+    assert f"{len(rows)} track(s) kept" in status
+
+
+def test_video_tracking_bad_inputs_get_messages(client, tmp_path, wall_png):
+    from core.data.examples import example_clips
+
+    not_video = tmp_path / "notes.mp4"
+    not_video.write_text("hello")
+    assert "not a video" in track(client, not_video)[0]
+    assert "at least one class" in track(client, example_clips()["shapes_crossing"], classes=" , ")[0]

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPORTED_RUNS
-
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
@@ -55,69 +53,6 @@ def test_bad_upload_shows_a_message(page, tmp_path):
     page.wait_for_function("document.querySelector('#prompted-status').innerText.includes('not an image')",
                            timeout=60_000)
     assert "Traceback" not in page.inner_text("body")
-
-
-def _dashboard(page, app_url, query=""):
-    page.goto(app_url + query)
-    page.wait_for_selector("#prompted-run", state="attached", timeout=60_000)  # a link may open another tab
-    if not query:
-        page.get_by_role("tab", name="Dashboard").click()
-    page.wait_for_function("document.querySelector('#dash-status') && "
-                           "document.querySelector('#dash-status').innerText.includes('runs shown')", timeout=60_000)
-
-
-def _table_names(page):
-    return [c.strip() for c in page.locator('#dash-table [role=gridcell][data-col="0"]').all_inner_texts() if c.strip()]
-
-
-def test_dashboard_filter_sort_compare_and_csv(page, app_url, tmp_path):
-    _dashboard(page, app_url)
-    status = page.inner_text("#dash-status")
-    assert f"{REPORTED_RUNS + 2} of {REPORTED_RUNS + 2} runs shown (2 measured, {REPORTED_RUNS} reported" in status
-    assert "broken.json" in status  # the malformed file is named, the rest still shows
-    page.locator("#dash-provenance label", has_text="measured").click()
-    page.wait_for_function(f"document.querySelector('#dash-status').innerText.includes('2 of {REPORTED_RUNS + 2}')", timeout=90_000)
-    names = _table_names(page)
-    assert names == ["fixture_measured_a", "fixture_measured_b"]
-    def sort(direction):
-        header = page.locator('#dash-table th[role=columnheader][title="miou"]')
-        header.click()  # selecting the header shows its menu button
-        header.locator('button[aria-label="Open cell menu"]').click()
-        page.get_by_text(f"Sort {direction}", exact=True).click()
-        page.wait_for_timeout(500)
-
-    sort("descending")  # by mIoU: b (0.35) before a (0.30)
-    assert _table_names(page) == ["fixture_measured_b", "fixture_measured_a"]
-    sort("ascending")
-    assert _table_names(page) == ["fixture_measured_a", "fixture_measured_b"]
-    with page.expect_download(timeout=90_000) as dl:
-        page.click("#dash-export")
-        page.wait_for_selector("#dash-csv a", timeout=90_000)
-        page.locator("#dash-csv a").first.click()
-    target = tmp_path / "runs.csv"
-    dl.value.save_as(target)
-    import pandas as pd
-
-    df = pd.read_csv(target)
-    assert sorted(df["name"]) == ["fixture_measured_a", "fixture_measured_b"]
-    for box, key in (("#dash-run-a", "reported/drywall/reported_drywall_zero-shot_clipseg"),
-                     ("#dash-run-b", "runs/fixture_measured_a")):
-        page.locator(f"{box} input").fill(key)
-        page.locator(f"{box} input").press("Enter")
-    page.wait_for_function("document.querySelector('#dash-compare-text').innerText.includes('shared metrics')",
-                           timeout=90_000)
-    text = page.inner_text("#dash-compare-text")
-    assert "published figure" in text and "measured by SegLab" in text
-    assert "+0.1140" in page.inner_text("#dash-compare")  # overall mIoU 0.3000 - 0.1860
-
-
-def test_dashboard_link_opens_a_comparison(page, app_url):
-    _dashboard(page, app_url, "?compare=runs/fixture_measured_a,runs/fixture_measured_b")
-    page.wait_for_function("document.querySelector('#dash-compare-text').innerText.includes('shared metrics')",
-                           timeout=90_000)
-    text = page.inner_text("#dash-compare")
-    assert "+0.0500" in text
-    assert "measured by SegLab" in page.inner_text("#dash-compare-text")
 
 
 def test_openvocab_tab(page, app_url, wall_png):
@@ -173,4 +108,33 @@ def test_mhqr_query_points_can_be_inspected(page, app_url, wall_png):
     page.locator('#ov-queries [role=gridcell][data-col="1"]').nth(2).click()
     page.wait_for_function("document.querySelector('#ov-inspect-text').innerText.includes('Query #3:')",
                            timeout=60_000)
+    assert "Traceback" not in page.inner_text("body")
+
+
+def test_video_tab_tracks_a_clip_and_plays_the_result(page, app_url):
+    """Upload a rendered clip, track 10 frames, see the result video play and the track table fill."""
+    from core.data.examples import example_clips
+
+    page.goto(app_url)
+    page.wait_for_selector("#prompted-run", timeout=60_000)
+    page.get_by_role("tab", name="Video instance tracking").click()
+    page.set_input_files("#vid-input input[type=file]", [str(example_clips()["shapes_crossing"])])
+    page.wait_for_function("document.querySelector('#vid-info').innerText.includes('frames will be processed')",
+                           timeout=60_000)
+    assert "320×240" in page.inner_text("#vid-info")
+    page.locator("#vid-size label", has_text="256").click()
+    for sel, value in (("#vid-max-frames", "10"), ("#vid-new-score", "0")):
+        box = page.locator(f"{sel} input[type=number]")
+        box.fill(value)
+        box.press("Enter")
+    page.click("#vid-run")
+    page.wait_for_function("document.querySelector('#vid-status').innerText.includes('Done')", timeout=180_000)
+    assert "in 10 frames" in page.inner_text("#vid-status")
+    page.wait_for_function("(() => { const v = document.querySelector('#vid-output video');"
+                           " return v && v.readyState >= 2 && v.duration > 0; })()", timeout=60_000)
+    page.evaluate("document.querySelector('#vid-output video').play()")
+    page.wait_for_function("document.querySelector('#vid-output video').currentTime > 0", timeout=30_000)
+    ids = [c.strip() for c in page.locator('#vid-tracks [role=gridcell][data-col="0"]').all_inner_texts() if c.strip()]
+    assert ids and all(i.isdigit() for i in ids)
+    page.wait_for_selector("#vid-timeline .js-plotly-plot", timeout=30_000)
     assert "Traceback" not in page.inner_text("body")

@@ -1,4 +1,5 @@
-"""Example images for the app: drawn drywall walls and photos that ship with scikit-image."""
+"""Examples for the app: drawn drywall walls, photos that ship with scikit-image, and rendered clips of moving
+shapes (for the video tab)."""
 
 from __future__ import annotations
 
@@ -30,5 +31,26 @@ def example_images(folder: Path | None = None) -> dict[str, Path]:
         path = folder / f"{name}.png"
         if not path.exists():
             Image.fromarray(getattr(data, name)()).save(path)
+        out[name] = path
+    return out
+
+
+EXAMPLE_CLIPS = {"shapes_crossing": dict(seed=3), "shapes_pillar": dict(seed=8, pillar=True)}
+
+
+def example_clips(folder: Path | None = None) -> dict[str, Path]:
+    """Short H.264 clips of moving shapes (disc, square, triangle, ring; crossing, entering, leaving, occluded),
+    written once (deterministic) and returned as name -> path."""
+    from core.data.synthetic.moving_shapes import make_clip, write_mp4
+
+    folder = Path(folder or cache_dir() / "examples")
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    for name, kw in EXAMPLE_CLIPS.items():
+        path = folder / f"{name}.mp4"
+        if not path.exists():
+            tmp = path.with_suffix(".part.mp4")
+            write_mp4(make_clip(height=240, width=320, n_frames=48, **kw), tmp)
+            tmp.replace(path)
         out[name] = path
     return out

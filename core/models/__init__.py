@@ -1,8 +1,8 @@
 """Models: one registry where every model is named, found (hub id, local folder, tiny random copy), loaded once.
 
 Entry points: `registry()` and the names re-exported here (ModelRegistry, ModelSpec, cache_dir, models_mode,
-set_models_mode); `core.models.clipseg`, `core.models.openclip` and `core.models.sam2` (SAM 2.1 sizes, sam2_name)
-hold each family's loader and tiny builder.
+set_models_mode); `core.models.clipseg`, `core.models.openclip`, `core.models.sam2` (SAM 2.1 sizes, sam2_name) and
+`core.models.sam2_video` (Sam2Video, at_frame) hold each family's loader and tiny builder.
 Never imports a pipeline (prompted, openvocab, video), data, metrics, results, draw, or any UI or bench code.
 """
 
@@ -14,9 +14,10 @@ from core.models.clipseg import CLIPSEG_SPEC
 from core.models.model_registry import ModelRegistry, ModelSpec, cache_dir, default_device, models_mode, set_models_mode
 from core.models.openclip import OPENCLIP_SPEC
 from core.models.sam2 import SAM2_SPECS
+from core.models.sam2_video import SAM2_VIDEO_SPECS
 
 # The families SegLab knows; the registry reads this table and imports no family itself.
-MODEL_FAMILIES: tuple[ModelSpec, ...] = (CLIPSEG_SPEC, OPENCLIP_SPEC, *SAM2_SPECS)
+MODEL_FAMILIES: tuple[ModelSpec, ...] = (CLIPSEG_SPEC, OPENCLIP_SPEC, *SAM2_SPECS, *SAM2_VIDEO_SPECS)
 
 _REGISTRY: ModelRegistry | None = None
 _REGISTRY_LOCK = threading.Lock()

@@ -115,6 +115,22 @@ def sam2_config(hub_id: str = HUB_ID, tiny: bool = False):
     )
 
 
+def spread_random_init(model: torch.nn.Module) -> None:
+    """Re-initialise a random SAM2 (image or video) so that its masks respond to the prompt.
+
+    transformers' init (normal, std 0.02) leaves a random SAM2's mask logits near 1e-5 and almost blind to the
+    prompt; PyTorch's default init plus a wider hypernetwork output gives logits of about unit scale that
+    differ by prompt and by output, so thresholds, area ordering and negatives are exercised for real.
+    """
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Embedding)):
+                module.reset_parameters()
+        for mlp in model.mask_decoder.output_hypernetworks_mlps:
+            mlp.proj_out.weight.mul_(16)
+            mlp.proj_out.bias.mul_(16)
+
+
 def build_random_sam2(folder: Path, tiny: bool = True, hub_id: str = HUB_ID, seed: int = 0) -> Path:
     """Write a randomly initialised SAM2 (model + processor) in the save_pretrained format."""
     from transformers import Sam2ImageProcessor, Sam2Model, Sam2Processor
@@ -124,16 +140,7 @@ def build_random_sam2(folder: Path, tiny: bool = True, hub_id: str = HUB_ID, see
     torch.manual_seed(seed)
     config = sam2_config(hub_id, tiny=tiny)
     model = Sam2Model(config)
-    # transformers' init (normal, std 0.02) leaves a random SAM2's mask logits near 1e-5 and almost blind to the
-    # prompt; PyTorch's default init plus a wider hypernetwork output gives logits of about unit scale that
-    # differ by prompt and by output, so thresholds, area ordering and negatives are exercised for real
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Embedding)):
-                module.reset_parameters()
-        for mlp in model.mask_decoder.output_hypernetworks_mlps:
-            mlp.proj_out.weight.mul_(16)
-            mlp.proj_out.bias.mul_(16)
+    spread_random_init(model)
     frame = config.prompt_encoder_config.image_size
     image_processor = Sam2ImageProcessor(size={"height": frame, "width": frame},
                                          mask_size={"height": frame // 4, "width": frame // 4})

@@ -7,6 +7,9 @@ excluded from the pair (with one class, the largest alone); the frame weights ar
 track's logits are sum_t w_t z_t; its class is the argmax of their softmax over the C classes and its score that
 probability ('no object' still takes its share of the softmax, so a track that looks like nothing scores low).
 `last-frame`: the alternative the benchmark compares with, the track's last frame decides (class and score).
+A frame without evidence (a row of NaN: the evidence stage was not asked on that frame, see core.video.tracker)
+takes no part: its weight is 0, the softmax over frames runs over the frames with evidence, and `last-frame` takes
+the last frame with evidence; a track with none has no class (-1, score 0).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ class TrackClass:
     cls: int  # -1 when the track has no evidence
     score: float  # probability of that class, 'no object' excluded from the max
     probs: np.ndarray  # (C + 1,) softmax of the track's logits
-    weights: np.ndarray  # (T,) the frames' weights (sum 1)
+    weights: np.ndarray  # (T,) the frames' weights (sum 1; 0 on frames without evidence)
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -59,8 +62,8 @@ def frame_weights(logits: np.ndarray, mask_conf: np.ndarray, temperature: float)
     return softmax(s / temperature)
 
 
-def _empty(num_classes: int) -> TrackClass:
-    return TrackClass(-1, 0.0, np.zeros(num_classes + 1), np.zeros(0))
+def _empty(num_classes: int, frames: int = 0) -> TrackClass:
+    return TrackClass(-1, 0.0, np.zeros(num_classes + 1), np.zeros(frames))
 
 
 def _decide(agg: np.ndarray, weights: np.ndarray) -> TrackClass:
@@ -71,15 +74,17 @@ def _decide(agg: np.ndarray, weights: np.ndarray) -> TrackClass:
 
 def classify(logits: np.ndarray, mask_conf: np.ndarray, cfg: ClassificationConfig = ClassificationConfig()
              ) -> TrackClass:
-    """logits: (T, C + 1) per frame, 'no object' last; mask_conf: (T,) in [0, 1]."""
+    """logits: (T, C + 1) per frame, 'no object' last, a row of NaN where the frame has no evidence;
+    mask_conf: (T,) in [0, 1]."""
     logits = np.asarray(logits, np.float64)
     if logits.ndim != 2 or logits.shape[1] < 2:
         raise ValueError(f"logits must be (T, C + 1) with C >= 1, got {logits.shape}")
-    if len(logits) == 0:
-        return _empty(logits.shape[1] - 1)
+    seen = np.nonzero(~np.isnan(logits).any(1))[0]
+    if len(seen) == 0:
+        return _empty(logits.shape[1] - 1, len(logits))
+    w = np.zeros(len(logits))
     if cfg.method == "last-frame":
-        w = np.zeros(len(logits))
-        w[-1] = 1.0
-        return _decide(logits[-1], w)
-    w = frame_weights(logits, mask_conf, cfg.temperature)
-    return _decide((w[:, None] * logits).sum(0), w)
+        w[seen[-1]] = 1.0
+        return _decide(logits[seen[-1]], w)
+    w[seen] = frame_weights(logits[seen], np.asarray(mask_conf, np.float64)[seen], cfg.temperature)
+    return _decide((w[seen, None] * logits[seen]).sum(0), w)

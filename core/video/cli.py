@@ -1,9 +1,8 @@
 """`python -m core track` (a clip -> tracks JSON + an MP4 with the tracks drawn) and `python -m core evaluate-video`
 (a folder of clips with per-frame instance masks -> a results record, task `video`).
 
-The model-backed stages (MHQR's detector from core.openvocab, the SAM2 propagator, dense CLIP evidence) cannot be
-built here (a pipeline never imports another): core/cli.py passes `build_stages(args, class_names)` -> (detector,
-propagator, evidence). `evaluate-video --stages standin` needs none: the stand-ins read the folder's ground truth.
+The model-backed stages (MHQR's detector, the SAM2 propagator, dense CLIP evidence) come from
+core.video.model_stages; core/cli.py passes `build_stages(args, class_names)` -> (detector, propagator, evidence). `evaluate-video --stages standin` needs none: the stand-ins read the folder's ground truth.
 """
 
 from __future__ import annotations
@@ -38,6 +37,8 @@ def _shared(p: argparse.ArgumentParser, size_default: int | None) -> None:
     g.add_argument("--classification", choices=CLASSIFICATIONS, default="temporal",
                    help="temporal: informativeness-weighted mean of the per-frame evidence; last-frame: the last frame")
     g.add_argument("--max-missed", type=int, default=3, help="a track ends after N keyframes without re-detection")
+    g.add_argument("--new-track-score", type=float, default=0.5,
+                   help="an unmatched detection starts a track from this detector score (default 0.5)")
     g.add_argument("--top-k", type=int, default=20)
     g.add_argument("--top-n", type=int, default=10)
     g.add_argument("--score-threshold", type=float, default=0.3)
@@ -82,7 +83,8 @@ def configs(args: argparse.Namespace) -> tuple[FrameConfig, TrackerConfig]:
     frame_cfg = FrameConfig(stride=args.stride, max_frames=args.max_frames, max_seconds=args.max_seconds,
                             size=args.size or None)
     tracker = TrackerConfig(keyframe_every=args.keyframe_every, max_missed=args.max_missed,
-                            association=AssociationConfig(method=args.association),
+                            association=AssociationConfig(method=args.association,
+                                                          new_track_score=args.new_track_score),
                             classification=ClassificationConfig(method=args.classification),
                             selection=SelectionConfig(args.top_k, args.top_n, args.score_threshold))
     return frame_cfg, tracker

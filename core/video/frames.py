@@ -117,7 +117,8 @@ class Video:
         except av.error.EOFError:
             raise BadInput(f"'{name}' holds no video frame (the file is empty or ends before its first frame).") from None
         except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-            raise BadInput(f"'{name}' is not a video SegLab can read: {exc}") from None
+            reason = getattr(exc, "strerror", None) or str(exc)  # FFmpeg's reason, without the server's path
+            raise BadInput(f"'{name}' is not a video SegLab can read ({reason}).") from None
         fmt = self._container.format.name or ""
         if fmt.endswith("_pipe") or fmt == "image2":
             raise BadInput(f"'{name}' is an image ({fmt.replace('_pipe', '')}), not a video.")

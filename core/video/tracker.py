@@ -7,9 +7,13 @@ Per frame t: the propagator carries every live track to t (a mask is kept where 
 track keeps its id (and is re-conditioned on the detection's mask when their IoU is under `reanchor_iou`, or when the
 propagator had lost it), an unmatched confident detection starts a track with a new id (ids are never reused), an
 unmatched track counts a missed keyframe and ends after `max_missed` in a row (until then it lives on where the
-propagator still sees it); then the class evidence is read for every mask of the frame. Memory: the frame being
-processed, one dense mask per live track, and per track and frame an RLE mask, a score and C + 1 logits; no past
-frame or past dense mask is kept.
+propagator still sees it); then the class evidence is read for every mask of the frame when the evidence is due:
+on frames t with t % every == 0, `every` being the evidence stage's own `every` attribute (1 when it has none: every
+frame), and on any frame where a track has no evidence yet (so every track is scored from its first frame; a new
+track is born on a keyframe). A frame without evidence records no logits for the track (None; its class
+probabilities are null in the JSON) and weighs 0 in the temporal classification; an evidence stage may also leave a
+mask out of its answer, with the same effect. Memory: the frame being processed, one dense mask per live track, and
+per track and frame an RLE mask, a score and C + 1 logits; no past frame or past dense mask is kept.
 """
 
 from __future__ import annotations
@@ -72,8 +76,8 @@ class Track:
     frames: list[int]  # processed frame indices with a mask
     masks: list[dict]  # COCO RLE per frame of `frames`
     mask_scores: list[float]  # the mask confidence per frame (object score, or detection score when detected)
-    weights: list[float]  # the classification's weight per frame
-    class_probs: list[list[float]]  # per frame, softmax of that frame's evidence (C classes, then 'no object')
+    weights: list[float]  # the classification's weight per frame (0 where the frame had no evidence)
+    class_probs: list[list[float] | None]  # per frame, softmax of its evidence (C classes, 'no object'); None: none
     detections: int  # keyframes whose detections matched (or started) it
 
     def mask(self, frame: int) -> np.ndarray | None:
@@ -112,7 +116,8 @@ class _State:
         self.frames: list[int] = []
         self.rles: list[dict] = []
         self.confs: list[float] = []
-        self.logits: list[np.ndarray] = []
+        self.logits: list[np.ndarray | None] = []  # None: no evidence on that frame
+        self.has_evidence = False
 
     @property
     def cls(self) -> int:
@@ -122,11 +127,16 @@ class _State:
         self.votes[det.cls] = self.votes.get(det.cls, 0.0) + det.score
         self.det_scores.append(float(det.score))
 
-    def record(self, t: int, mask: np.ndarray, conf: float, logits: np.ndarray) -> None:
+    def record(self, t: int, mask: np.ndarray, conf: float, logits: np.ndarray | None) -> None:
         self.frames.append(t)
         self.rles.append(encode_mask(mask))
         self.confs.append(float(conf))
-        self.logits.append(np.asarray(logits, np.float32))
+        self.logits.append(None if logits is None else np.asarray(logits, np.float32))
+        self.has_evidence |= logits is not None
+
+    def logit_rows(self, width: int) -> np.ndarray:
+        """(T, width) float64, a row of NaN where a frame has no evidence (core.video.classification skips it)."""
+        return np.stack([np.full(width, np.nan) if z is None else z.astype(np.float64) for z in self.logits])
 
 
 def _timed(seconds: dict, name: str, fn, *args):
@@ -143,9 +153,12 @@ def track_clip(frames: Iterable, detector: Detector, propagator: Propagator, evi
     if evidence.num_classes != len(class_names):
         raise BadInput(f"{len(class_names)} class names but the class evidence scores {evidence.num_classes}.")
     seconds = {s: 0.0 for s in STAGE_NAMES}
+    every = int(getattr(evidence, "every", 1))
+    if every < 1:
+        raise BadInput(f"The class evidence interval must be at least 1 frame (got {every}).")
     live: dict[int, _State] = {}
     done: dict[int, _State] = {}
-    table, size, next_id, n = [], None, 1, 0
+    table, size, next_id, n, found = [], None, 1, 0, 0
     it = iter(frames)
     while True:
         f = _timed(seconds, "decode", next, it, None)
@@ -168,6 +181,7 @@ def track_clip(frames: Iterable, detector: Detector, propagator: Propagator, evi
                 st.last_mask = p.mask
         if t % cfg.keyframe_every == 0:
             dets = _timed(seconds, "detection", detector.detect, t, image)
+            found += len(dets)
             t0 = time.perf_counter()
             views = [TrackMask(tid, current[tid][0] if tid in current else st.last_mask, st.cls)
                      for tid, st in live.items()]
@@ -203,27 +217,31 @@ def track_clip(frames: Iterable, detector: Detector, propagator: Propagator, evi
             if anchor:
                 _timed(seconds, "propagation", propagator.add_objects, t, image, anchor)
         if current:
-            logits = _timed(seconds, "evidence", evidence.logits, t, image, {k: m for k, (m, _) in current.items()})
+            due = t % every == 0 or any(not live[k].has_evidence for k in current)
+            logits = _timed(seconds, "evidence", evidence.logits, t, image,
+                            {k: m for k, (m, _) in current.items()}) if due else {}
             for tid, (m, conf) in current.items():
-                live[tid].record(t, m, conf, logits[tid])
+                live[tid].record(t, m, conf, logits.get(tid))
         n += 1
         if progress is not None:
             progress(n)
     if size is None:
         raise BadInput("The clip gave no frame to track.")
     done.update(live)
-    return _finish(done, size, n, list(class_names), table, seconds, cfg)
+    return _finish(done, size, n, list(class_names), table, seconds, cfg, found)
 
 
-def _finish(states: dict[int, _State], size, n, class_names, table, seconds, cfg: TrackerConfig) -> TrackingResult:
+def _finish(states: dict[int, _State], size, n, class_names, table, seconds, cfg: TrackerConfig,
+            found: int = 0) -> TrackingResult:
     t0 = time.perf_counter()
     states = {k: s for k, s in states.items() if s.frames}
+    width = len(class_names) + 1
     first = {k: float(np.mean(s.det_scores)) for k, s in states.items()}
     decided = {}
 
     def rescore(ids):
         for k in ids:
-            decided[k] = classify(np.stack(states[k].logits), np.asarray(states[k].confs), cfg.classification)
+            decided[k] = classify(states[k].logit_rows(width), np.asarray(states[k].confs), cfg.classification)
         return {k: decided[k].score for k in ids}
 
     sel = select_tracks(first, rescore, cfg.selection)
@@ -232,13 +250,19 @@ def _finish(states: dict[int, _State], size, n, class_names, table, seconds, cfg
         s, c = states[k], decided[k]
         tracks.append(Track(k, c.cls, class_names[c.cls] if c.cls >= 0 else None, c.score, first[k], s.frames[0],
                             s.frames[-1], s.frames, s.rles, s.confs, [float(w) for w in c.weights],
-                            softmax(np.stack(s.logits).astype(np.float64)).round(4).tolist(), len(s.det_scores)))
+                            [None if z is None else softmax(z.astype(np.float64)).round(4).tolist() for z in s.logits],
+                            len(s.det_scores)))
     seconds["classification"] += time.perf_counter() - t0
     messages = []
     if not tracks:
-        messages.append(f"No object of the given classes ({', '.join(class_names)}) was found in the clip"
-                        + (f": {len(states)} candidate tracks, none scored {cfg.selection.score_threshold} or more."
-                           if states else ": the detector found nothing on any keyframe."))
+        if states:
+            why = f"{len(states)} candidate tracks, none scored {cfg.selection.score_threshold} or more."
+        elif found:
+            why = (f"the detector's {found} detections all scored under {cfg.association.new_track_score}, too low "
+                   "to start a track.")
+        else:
+            why = "the detector found nothing on any keyframe."
+        messages.append(f"No object of the given classes ({', '.join(class_names)}) was found in the clip: {why}")
     return TrackingResult(tracks, size, n, class_names, table, len(states), messages,
                           {k: round(v, 4) for k, v in seconds.items()}, asdict(cfg))
 
