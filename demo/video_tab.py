@@ -131,11 +131,12 @@ def build(demo: gr.Blocks) -> None:
         with gr.Column(scale=2, min_width=300):
             status = gr.Markdown(elem_id="vid-status")
             result_video = gr.Video(label="Tracks (ID, class, score)", interactive=False, elem_id="vid-output",
-                                    format="mp4")
+                                    format="mp4", height=420)
             table = gr.Dataframe(label="Tracks", headers=TRACK_COLUMNS, interactive=False, elem_id="vid-tracks")
             lifespans = gr.Plot(label="Timeline", elem_id="vid-timeline")
             pick = gr.Dropdown([], label="Track shown below", elem_id="vid-pick")
-            detail = gr.Plot(label="The track's evidence over time", elem_id="vid-detail")
+            detail = gr.Plot(label="The track's evidence over time (bars: each frame's weight in its class)",
+                             elem_id="vid-detail")
             download = gr.File(label="All tracks (JSON: per-frame RLE masks, weights, class probabilities)",
                                elem_id="vid-json")
     state = gr.State(time_to_live=1800)

@@ -38,7 +38,7 @@ def track_detail(track: Track, class_names: list[str]) -> go.Figure:
         fig.add_trace(go.Scatter(x=[f for f, _ in rows], y=[p[k] for _, p in rows], mode="lines+markers", name=name,
                                  line=dict(color=hex_colour(k) if k < len(class_names) else "#444444",
                                            dash="dash" if k == len(class_names) else "solid")))
-    fig.update_layout(title=f"{_label(track)}: class probability per frame, and each frame's weight",
+    fig.update_layout(title=f"{_label(track)}: class probability per frame",
                       xaxis_title="frame", yaxis=dict(title="probability", range=[0, 1]),
                       yaxis2=dict(title="weight", overlaying="y", side="right", rangemode="tozero"),
                       legend=dict(orientation="h", y=-0.25), height=360, margin=dict(l=10, r=10, t=40, b=10))
