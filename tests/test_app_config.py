@@ -8,8 +8,12 @@ def test_every_event_listener_has_an_api_name():
     names = [d.get("api_name") for d in config["dependencies"]]
     assert names and all(names), names
     assert len(names) == len(set(names))
-    for required in ("segment", "dashboard_export", "dashboard_compare", "dashboard_run", "prompted_models"):
+    for required in ("segment", "prompted_models", "openvocab_segment", "track_video", "leaderboard", "runs_table",
+                     "run_record", "compare_runs", "export_csv"):
         assert required in names
+    tabs = [b["props"].get("label") for b in config["components"] if b.get("type") == "tabitem"]
+    assert tabs[:4] == ["Prompted segmentation (drywall QA)", "Open-vocabulary segmentation", "Video instance tracking",
+                    "Dashboard"]
 
 
 def test_cli_flags_reach_the_launcher(monkeypatch):
