@@ -106,12 +106,18 @@ def write_record(record: dict, path: Path) -> Path:
     problems = validate(record)
     if problems:
         raise ValueError("invalid results record: " + "; ".join(problems))
+    return write_json_atomic(record, path, indent=2)
+
+
+def write_json_atomic(data, path: str | Path, indent: int | None = None) -> Path:
+    """JSON (NaN refused) written to a temporary file beside `path`, then renamed over it: a reader never sees half
+    a file, and an interrupted write leaves the earlier file as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + path.name, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(record, fh, indent=2, sort_keys=False, allow_nan=False)
+            json.dump(data, fh, indent=indent, allow_nan=False)
             fh.write("\n")
         os.replace(tmp, path)
     except BaseException:

@@ -19,8 +19,6 @@ per track and frame an RLE mask, a score and C + 1 logits; no past frame or past
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +28,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from core.errors import BadInput
+from core.results.records import write_json_atomic
 from core.video.association import AssociationConfig, TrackMask, associate
 from core.video.classification import ClassificationConfig, classify, softmax
 from core.video.selection import SelectionConfig, select_tracks
@@ -269,19 +268,7 @@ def _finish(states: dict[int, _State], size, n, class_names, table, seconds, cfg
 
 def write_tracks_json(result: TrackingResult, path: Path, extra: dict | None = None) -> Path:
     """The result as JSON (masks as COCO RLE), written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = {**(extra or {}), **result.to_dict()}
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, allow_nan=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_json_atomic({**(extra or {}), **result.to_dict()}, path)
 
 
 def read_tracks_json(path: Path) -> tuple[dict, list[Track]]:
