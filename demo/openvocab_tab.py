@@ -17,6 +17,7 @@ from core.draw.points import marker_for, query_points
 from core.errors import BadInput
 from core.models import registry
 from core.openvocab.class_names import CLASS_LIST_DIR, parse_classes, preset_names
+from core.openvocab.mhqr.semantic_map import labels_at
 from core.openvocab.mhqr.trace import ROW_COLUMNS, trace_queries
 from core.openvocab.sclip import DenseConfig, SCLIPPredictor, variant_label
 from demo.handling import guarded
@@ -86,13 +87,6 @@ def _annotated(small, labels_small, classes):
     return gr.AnnotatedImage(value=value, color_map={classes.classes[c]: hex_colour(c) for c in range(classes.n)})
 
 
-def _small_labels(labels, shape):
-    h, w = shape[:2]
-    rows = np.minimum(((np.arange(h) + 0.5) * labels.shape[0] / h).astype(int), labels.shape[0] - 1)
-    cols = np.minimum(((np.arange(w) + 0.5) * labels.shape[1] / w).astype(int), labels.shape[1] - 1)
-    return labels[rows[:, None], cols[None]]
-
-
 def _points_image(image, trace, highlight=None):
     neg = [n for n in trace.negatives_xy if len(n)]
     negatives = np.unique(np.concatenate(neg), axis=0) if neg else None
@@ -149,7 +143,7 @@ def run_openvocab(file, class_text, method, dense_method, switches, short_side, 
         stage_rows = [["dense", round(res.seconds, 3)]]
         head = f"Done with {variant_label(cfg)}: {classes.n} class(es)"
         note = "Query points are MHQR's: choose MHQR to see where it asks SAM2."
-    labels_small = _small_labels(labels, small.shape)
+    labels_small = labels_at(labels, small.shape[:2])
     present = len(np.unique(labels_small))
     status = (f"{head}, {present} present; {seconds:.2f} s ({ran}); short side {cfg.short_side}, "
               f"logit scale {cfg.logit_scale}.")
