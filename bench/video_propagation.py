@@ -9,13 +9,15 @@ Clip: two discs moving over noise, drawn frame by frame at --clip 288 512 (a 16:
 the model stretches it to its square frame); both objects are anchored at frame 0 and re-anchored every
 --keyframe frames with their drawn masks (as the tracker does at keyframes), a third enters at frame 15.
 
-Timing: per size, --warmup frames then --timed frames; the median seconds per step (the frames with a re-anchor
-include its add_objects call). Memory: each stream runs in its own process (`--child`), which loads the model and
+Timing: per size and torch thread count, --warmup frames then --timed frames; the median seconds per step (the
+frames with a re-anchor include its add_objects call). Threads: on 2 cores shared with other jobs, 2 torch threads
+were several times slower than 1 (OpenMP threads waiting for a busy core), so both are timed.
+Memory: each stream runs in its own process (`--child`, first --threads value), which loads the model and
 propagates N frames, then reports its peak RSS (ru_maxrss) and the bytes the session holds at the end; the ratio
 is peak(300) / peak(30). `--unpruned` adds the same pair with pruning off. The load average is printed: the
 machine has 2 cores and other jobs may share it.
     python -m bench.video_propagation [--sizes 512 1024] [--timed 6 3] [--rss-frames 30 300] [--rss-size 512]
-                                      [--unpruned] [--threads N] [--skip-rss] [--json]
+                                      [--threads 1 2] [--unpruned] [--skip-timing] [--skip-rss] [--json]
 """
 
 from __future__ import annotations
@@ -81,13 +83,12 @@ def child(args) -> None:
 
 def rss_row(args, n: int, prune: bool) -> dict:
     cmd = [sys.executable, "-m", "bench.video_propagation", "--child", str(n), "--model", args.model,
-           "--rss-size", str(args.rss_size), "--keyframe", str(args.keyframe), "--clip", *map(str, args.clip)]
+           "--rss-size", str(args.rss_size), "--keyframe", str(args.keyframe), "--clip", *map(str, args.clip),
+           "--threads", str(args.threads[0])]
     if not prune:
         cmd.append("--no-prune")
-    if args.threads:
-        cmd += ["--threads", str(args.threads)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
-    return {"pruned": prune, **json.loads(out.stdout.strip().splitlines()[-1])}
+    return {"pruned": prune, "threads": args.threads[0], **json.loads(out.stdout.strip().splitlines()[-1])}
 
 
 def main(argv=None) -> None:
@@ -95,36 +96,40 @@ def main(argv=None) -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[512, 1024], help="the model's square frame sizes")
     ap.add_argument("--timed", type=int, nargs="+", default=[6, 3], help="timed frames per size (last repeats)")
     ap.add_argument("--warmup", type=int, default=2, help="frames run before timing (frame 0 anchors the objects)")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                    help="torch thread counts to time; the memory streams use the first")
     ap.add_argument("--clip", type=int, nargs=2, default=[288, 512], metavar=("H", "W"))
     ap.add_argument("--keyframe", type=int, default=10, help="re-anchor every object every N frames")
     ap.add_argument("--rss-frames", type=int, nargs=2, default=[30, 300], metavar=("SHORT", "LONG"))
     ap.add_argument("--rss-size", type=int, default=512, help="the frame size of the memory streams")
     ap.add_argument("--unpruned", action="store_true", help="also the memory pair with pruning off")
-    ap.add_argument("--threads", type=int, help="torch threads (default: torch's, here and in the memory streams)")
+    ap.add_argument("--skip-timing", action="store_true")
     ap.add_argument("--skip-rss", action="store_true")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
     ap.add_argument("--no-prune", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if args.child:
+        torch.set_num_threads(args.threads[0])
         return child(args)
     size = tuple(args.clip)
     load_before = os.getloadavg()[0]
+    timing, memory = [], []
     with tempfile.TemporaryDirectory() as tmp:
         args.model = str(build_random_sam2_video(Path(tmp) / "sam2-video", tiny=False, hub_id=HUB_ID))
-        sam2 = load_sam2_video(args.model, torch.device("cpu"), torch.float32, True)
-        timing = []
-        for k, frame in enumerate(args.sizes):
-            timed = args.timed[min(k, len(args.timed) - 1)]
-            prop = Sam2Propagator(sam2, frame=frame)
-            seconds = list(stream(prop, args.warmup + timed, size, args.keyframe))[args.warmup:]
-            timing.append({"frame": frame, "seconds_per_frame": round(statistics.median(seconds), 3),
-                           "min": round(min(seconds), 3), "frames_timed": timed})
-        del sam2, prop
-        memory = []
+        if not args.skip_timing:
+            sam2 = load_sam2_video(args.model, torch.device("cpu"), torch.float32, True)
+            for k, frame in enumerate(args.sizes):
+                timed = args.timed[min(k, len(args.timed) - 1)]
+                for threads in args.threads:
+                    torch.set_num_threads(threads)
+                    prop = Sam2Propagator(sam2, frame=frame)
+                    seconds = list(stream(prop, args.warmup + timed, size, args.keyframe))[args.warmup:]
+                    timing.append({"frame": frame, "threads": threads, "frames_timed": timed,
+                                   "seconds_per_frame": round(statistics.median(seconds), 3),
+                                   "min": round(min(seconds), 3), "load_avg_1min": round(os.getloadavg()[0], 2)})
+            del sam2, prop
         if not args.skip_rss:
             for prune in [True] + ([False] if args.unpruned else []):
                 memory += [rss_row(args, n, prune) for n in args.rss_frames]
@@ -132,23 +137,26 @@ def main(argv=None) -> None:
     for prune in {m["pruned"] for m in memory}:
         short, long = [m for m in memory if m["pruned"] == prune]
         ratios["pruned" if prune else "unpruned"] = round(long["peak_rss_mb"] / short["peak_rss_mb"], 3)
-    result = {"model": f"{HUB_ID} architecture, random weights", "device": "cpu", "threads": torch.get_num_threads(),
-              "clip": list(size), "objects": "2 from frame 0, a third from frame 15",
-              "keyframe": args.keyframe, "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+    result = {"model": f"{HUB_ID} architecture, random weights", "device": "cpu", "clip": list(size),
+              "objects": "2 from frame 0, a third from frame 15", "keyframe": args.keyframe,
+              "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
               "timing": timing, "memory": memory, "rss_ratio": ratios}
     if args.json:
         print(json.dumps(result))
         return
-    print(f"SAM 2.1 hiera-tiny video (random weights), cpu, torch threads {result['threads']}, clip "
-          f"{size[0]}×{size[1]}, {result['objects']}, re-anchored every {args.keyframe} frames; load average "
-          f"{result['load_avg_1min'][0]} before, {result['load_avg_1min'][1]} after")
-    print(table(["frame", "s/frame (median)", "min", "frames timed"],
-                [[t["frame"], f"{t['seconds_per_frame']:.2f}", f"{t['min']:.2f}", t["frames_timed"]] for t in timing]))
+    print(f"SAM 2.1 hiera-tiny video (random weights), cpu, clip {size[0]}×{size[1]}, {result['objects']}, "
+          f"re-anchored every {args.keyframe} frames; load average {result['load_avg_1min'][0]} before, "
+          f"{result['load_avg_1min'][1]} after")
+    if timing:
+        print(table(["frame", "threads", "s/frame (median)", "min", "frames timed", "load avg"],
+                    [[t["frame"], t["threads"], f"{t['seconds_per_frame']:.2f}", f"{t['min']:.2f}",
+                      t["frames_timed"], t["load_avg_1min"]] for t in timing]))
     if memory:
         print()
-        print(table(["stream", "pruned", "peak RSS MB", "session MB at end", "s/frame"],
-                    [[f"{m['frames']} frames", "yes" if m["pruned"] else "no", f"{m['peak_rss_mb']:.0f}",
-                      f"{m['session_mb']:.1f}", f"{m['seconds_per_frame']:.2f}"] for m in memory]))
+        print(table(["stream", "pruned", "threads", "peak RSS MB", "session MB at end", "s/frame"],
+                    [[f"{m['frames']} frames", "yes" if m["pruned"] else "no", m["threads"],
+                      f"{m['peak_rss_mb']:.0f}", f"{m['session_mb']:.1f}", f"{m['seconds_per_frame']:.2f}"]
+                     for m in memory]))
         print("peak RSS ratio, long / short stream: "
               + ", ".join(f"{k} {v:.2f}×" for k, v in sorted(ratios.items())) + " (target ≤ 1.2× pruned)")
 
