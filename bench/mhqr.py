@@ -22,8 +22,10 @@ Backbones alone: the dense CLIP prediction alone (predict, no features) + SAM2's
 --repeats interleaved rounds (every other round reversed, so a load that comes and goes hits all alike; the
 warm-up skips grid-vote grids after the smallest, whose decoder calls have the same shapes); each
 column is its own median. The load average (1 min) is printed before and after: the machine has 2 cores and
-other jobs (a test suite) may share it; the process's CPU seconds (total and backbones, and their ratio) are
-reported beside the wall seconds, as a check that depends less on that load.
+other jobs (a test suite) may share it. The process's CPU seconds (total and backbones, and their ratio) are
+reported beside the wall seconds: CPU ≈ threads × wall means the process had the cores to itself; CPU ≈ wall
+with 2 threads means it had about one (another job held the other, and the two threads waited on each other:
+measured on this machine, a 40-point decode took 3.8 s at --threads 1 and 14.7 s at 2 under such a load).
     python -m bench.mhqr [--repeats 3] [--image coffee|astronaut] [--side 512] [--classes five coco_stuff171]
                          [--variants mhqr mhqr+refine grid-32 grid-16] [--threads 2] [--json] [--profile]
 --json prints one JSON object (conditions and rows) instead of the table; --profile runs one `mhqr` request per
@@ -254,7 +256,7 @@ def main(argv=None) -> None:
         print(table(head, rows))
         print("decoder and re-encode are parts of masks (for grid-vote, merge = NMS + voting + painting); encodes = "
               "SAM2 image encodings per request; target = total <= 2× backbones and < 10 s; CPU s = the "
-              "process's CPU seconds (both threads; less sensitive to other jobs than wall seconds)")
+              "process's CPU seconds, all threads (CPU ≈ threads × wall: the cores were free)")
     if args.profile:
         for name in args.classes:
             print(f"\n## cProfile, one mhqr request, {name}\n")
