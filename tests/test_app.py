@@ -1,11 +1,15 @@
 """The running app (tiny models) through its named API endpoints, as gradio_client sees it."""
 
+import json
+import re
 import zipfile
 
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
+
+from video_clips import write_clip, write_two_hour_clip
 
 DEFAULTS = dict(ensemble=False, threshold=0.5, size=352, model="clipseg", open_r=0, close_r=0, min_px=0)
 
@@ -189,8 +193,6 @@ def track(client, path, classes="disc, square, triangle, ring", keyframe=5, size
 
 
 def test_video_tracking_endpoint_returns_an_h264_video_tracks_and_json(client, tmp_path):
-    import json
-
     import av
 
     from core.data.examples import example_clips
@@ -217,3 +219,20 @@ def test_video_tracking_bad_inputs_get_messages(client, tmp_path, wall_png):
     not_video.write_text("hello")
     assert "not a video" in track(client, not_video)[0]
     assert "at least one class" in track(client, example_clips()["shapes_crossing"], classes=" , ")[0]
+    assert "is an image" in track(client, wall_png)[0]
+    assert "no video frame" in track(client, write_clip(tmp_path / "zero.mkv", []))[0]
+    assert re.search(r"lasts 2 h 00 min .* limit", track(client, write_two_hour_clip(tmp_path / "long.mkv"))[0])
+    grey = [np.full((320, 180, 3), 40 + 20 * i, np.uint8) for i in range(4)]
+    one = track(client, write_clip(tmp_path / "one.mp4", grey[:1]))
+    assert one[0].startswith("Done:") and "in 1 frames" in one[0]
+    portrait = track(client, write_clip(tmp_path / "portrait.mp4", grey), size=256)
+    assert portrait[0].startswith("Done:") and json.loads(open(portrait[4]).read())["size"] == [256, 144]
+    odd = track(client, write_clip(tmp_path / "odd.mkv", [np.zeros((33, 47, 3), np.uint8)] * 3, codec="ffv1",
+                                   pix_fmt="yuv444p"), size=256)
+    assert odd[0].startswith("Done:") and json.loads(open(odd[4]).read())["size"] == [33, 47]
+    vfr = track(client, write_clip(tmp_path / "vfr.mkv", grey, rate=25, pts_ms=[0, 40, 300, 310]))
+    assert vfr[0].startswith("Done:") and [f["time"] for f in json.loads(open(vfr[4]).read())["frames"]] == \
+        pytest.approx([0, 0.04, 0.3, 0.31])
+    nothing = track(client, example_clips()["shapes_crossing"], new_score=1.0)  # no detection is confident enough
+    assert "0 track(s) kept" in nothing[0] and "No object of these classes was tracked" in nothing[0]
+    assert not any(any(v not in (None, "") for v in row) for row in nothing[2]["data"])
