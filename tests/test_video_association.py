@@ -71,6 +71,14 @@ def test_a_second_detection_of_a_tracked_object_starts_no_track():
     assert a.new == [1]
 
 
+@pytest.mark.parametrize("method", ["optimal", "greedy"])
+def test_a_keyframe_without_detections_leaves_every_track_unmatched(method):
+    tracks = [TrackMask(1, box(0, 0, 20, 20), 0), TrackMask(4, box(25, 25, 35, 35), 1)]
+    a = associate(tracks, [], AssociationConfig(method=method))
+    assert a.matches == [] and a.new == [] and a.unmatched_tracks == [1, 4]
+    assert associate([], [], AssociationConfig(method=method)).unmatched_tracks == []
+
+
 def test_unknown_method():
     with pytest.raises(BadInput):
         AssociationConfig(method="hungarian-ish")

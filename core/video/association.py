@@ -100,10 +100,11 @@ def associate(tracks: list[TrackMask], dets: list[Detection], cfg: AssociationCo
         out.matches.append((tracks[r].id, d))
         out.ious[(tracks[r].id, d)] = float(iou[r, d])
     out.unmatched_tracks = [t.id for i, t in enumerate(tracks) if i not in matched_rows]
-    covered = np.zeros(dets[0].mask.shape, bool) if dets else None
+    if not dets:  # a keyframe where nothing was detected: every live track missed it
+        return out
+    claimed = np.zeros(dets[0].mask.shape, bool)  # pixels of live tracks and of matched detections
     for t in tracks:
-        covered |= t.mask
-    claimed = covered.copy() if covered is not None else None
+        claimed |= t.mask
     for d in matched_dets:
         claimed |= dets[d].mask
     for d in sorted(set(range(len(dets))) - matched_dets, key=lambda i: -dets[i].score):
