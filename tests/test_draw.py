@@ -7,6 +7,7 @@ from core.draw.label_map import hex_colour, label_map, mask_tint, palette
 from core.draw.overlay import colour
 from core.draw.panels import panels
 from core.draw.points import marker_for, query_points
+from core.draw.tracks import track_masks
 
 GREY = np.full((100, 200, 3), 128, np.uint8)
 
@@ -69,3 +70,16 @@ def test_panels_lay_images_out_with_captions():
     assert grid.shape == (2 * 60 + 8, 2 * 60 + 8, 3)
     with pytest.raises(ValueError):
         panels([a], ["x", "y"])
+
+
+def test_track_masks_tint_each_id_in_its_colour_with_a_label_box():
+    a, b = np.zeros((100, 200), bool), np.zeros((100, 200), bool)
+    a[40:80, 20:60] = True
+    b[50:90, 120:190] = True
+    out = track_masks(GREY, [(3, a, "#3 disc 0.90"), (7, b, "#7 ring 0.41")], alpha=0.5)
+    assert out.shape == GREY.shape and out.dtype == np.uint8 and not (GREY != 128).any()
+    for tid, (y, x) in ((3, (75, 40)), (7, (85, 180))):
+        assert np.abs(out[y, x].astype(int) - (np.array(colour(tid)) * 0.5 + 64)).max() <= 1
+    assert tuple(out[5, 100]) == (128, 128, 128)  # outside every mask and label
+    assert (np.abs(out[29:40, 20:60].astype(int) - colour(3)).sum(-1) == 0).sum() > 50  # the label box above a
+    assert np.array_equal(track_masks(GREY, []), GREY)

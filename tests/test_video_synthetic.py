@@ -64,9 +64,10 @@ def test_evaluate_video_with_stand_ins_writes_a_record(tmp_path, capsys):
     add_parser(parser.add_subparsers(dest="command"))
     out = tmp_path / "runs" / "standin.json"
     args = parser.parse_args(["evaluate-video", "--data", str(root), "--out", str(out), "--stages", "standin",
-                              "--keyframe-every", "4"])
+                              "--keyframe-every", "4", "--weight-temperature", "1e9"])
     assert COMMANDS["evaluate-video"](args, "python -m core evaluate-video ...") == 0
     record = json.loads(out.read_text())
+    assert record["config"]["tracker"]["classification"] == {"method": "temporal", "temperature": 1e9}
     assert validate(record) == [] and record["task"] == "video" and record["dataset"]["n"] == 2
     o = record["metrics"]["overall"]
     assert 0 < o["hota"] <= 1 and 0 < o["idf1"] <= 1 and o["mota"] <= 1 and o["id_switches"] >= 0

@@ -36,6 +36,9 @@ def _shared(p: argparse.ArgumentParser, size_default: int | None) -> None:
                    help="optimal: mask IoU + class cost, linear_sum_assignment; greedy: first IoU > 0.8 (Grounded-SAM-2)")
     g.add_argument("--classification", choices=CLASSIFICATIONS, default="temporal",
                    help="temporal: informativeness-weighted mean of the per-frame evidence; last-frame: the last frame")
+    g.add_argument("--weight-temperature", type=float, default=0.1,
+                   help="temporal: the softmax over frames' temperature (default 0.1); a large value (1e9) weighs "
+                        "every frame with evidence equally")
     g.add_argument("--max-missed", type=int, default=3, help="a track ends after N keyframes without re-detection")
     g.add_argument("--new-track-score", type=float, default=0.5,
                    help="an unmatched detection starts a track from this detector score (default 0.5)")
@@ -85,7 +88,8 @@ def configs(args: argparse.Namespace) -> tuple[FrameConfig, TrackerConfig]:
     tracker = TrackerConfig(keyframe_every=args.keyframe_every, max_missed=args.max_missed,
                             association=AssociationConfig(method=args.association,
                                                           new_track_score=args.new_track_score),
-                            classification=ClassificationConfig(method=args.classification),
+                            classification=ClassificationConfig(method=args.classification,
+                                                                        temperature=args.weight_temperature),
                             selection=SelectionConfig(args.top_k, args.top_n, args.score_threshold))
     return frame_cfg, tracker
 
