@@ -104,12 +104,12 @@ def class_list(name: str, image_name: str):
     return parse_classes(FIVE[image_name]) if name == "five" else load_class_file(name)
 
 
-def build(tmp: Path, device: torch.device):
+def build(tmp: Path, device: torch.device, sam2_frame: int | None = None):
     build_random_openclip(tmp / "clip", tiny=False)
     build_random_sam2(tmp / "sam2", tiny=False, hub_id=HUB_ID)
     clip = load_openclip(str(tmp / "clip"), device, torch.float32, True)
     sam2 = load_sam2(str(tmp / "sam2"), device, torch.float32, True)
-    return SCLIPPredictor(clip), CountedMasks(Sam2PointMasks(sam2))
+    return SCLIPPredictor(clip), CountedMasks(Sam2PointMasks(sam2.at_frame(sam2_frame)))
 
 
 def predictor_for(variant: str, dense: SCLIPPredictor, masks: CountedMasks) -> MHQRPredictor:
@@ -215,6 +215,7 @@ def main(argv=None) -> None:
     ap.add_argument("--short-side", type=int, default=DenseConfig().short_side, help="the dense stage's short side")
     ap.add_argument("--logit-scale", type=float, default=100.0, help="the dense softmax's scale (SCLIP: 40)")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    ap.add_argument("--sam2-frame", type=int, default=None, help="SAM2's square frame (default: 1024, released)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     ap.add_argument("--profile", action="store_true", help="then profile one mhqr request per class list")
     args = ap.parse_args(argv)
@@ -226,13 +227,13 @@ def main(argv=None) -> None:
     load_before = load_average()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        dense, masks = build(Path(tmp), device)
+        dense, masks = build(Path(tmp), device, args.sam2_frame)
     result = measure(args, dense, masks, image, cfg)
     conditions = {
         "device": str(device), "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
         "image": args.image, "image_hw": list(image.shape[:2]), "working_hw": list(working),
         "dense": f"{args.dense}, short side {cfg.short_side}, logit scale {cfg.logit_scale:g}",
-        "sam2": f"{HUB_ID} (random weights)",
+        "sam2": f"{HUB_ID} (random weights), frame {masks.inner.sam2.frame}",
         "repeats": args.repeats, "load_avg_1min_before": load_before, "load_avg_1min_after": load_average(),
         "wall_seconds": round(time.perf_counter() - t0, 1),
     }

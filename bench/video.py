@@ -76,7 +76,8 @@ def run(models, clip_path: Path, classes: list[str], max_queries: int, args) -> 
     query = replace(base.query, max_queries=max_queries, min_queries=min(base.query.min_queries, max_queries))
     mhqr = replace(base, query=query)
     clip_pred = SCLIPPredictor(clip)
-    detector = MHQRDetector(clip_pred, Sam2PointMasks(sam2), classes, DetectorConfig(dense=dense, mhqr=mhqr))
+    masks = Sam2PointMasks(sam2.at_frame(args.size))  # as the app: the detector's SAM2 on the propagator's frame
+    detector = MHQRDetector(clip_pred, masks, classes, DetectorConfig(dense=dense, mhqr=mhqr))
     propagator = CountingPropagator(Sam2Propagator(sam2_video, frame=args.size))
     evidence = ClipEvidence(clip_pred, classes, EvidenceConfig(every=5, short_side=224,
                                                                dense=DenseConfig(method="sclip",

@@ -58,7 +58,9 @@ def test_stage_flags_reach_mhqr_and_the_record(semantic_set, tmp_path, capsys):
         "SCLIP + MHQR (SAM2) without merge, negatives; with refine; granularity iou; scales 0.5, 1; 3-12 queries")
     assert 3 <= rec["metrics"]["queries_per_image"]["max"] <= 12 and rec["metrics"]["images_dense_kept"] == 0
     assert rec["timing"]["seconds_per_stage"]["merge"] == pytest.approx(0, abs=0.01)
-    assert "wrote" in capsys.readouterr().out
+    assert "wrote" in capsys.readouterr().out and rec["config"]["sam2_frame"] == 256  # the tiny model's own
+    assert evaluate(semantic_set, out, "--method", "mhqr", "--sam2-frame", "128") == 0
+    assert json.loads(out.read_text())["config"]["sam2_frame"] == 128
 
 
 def test_masks_off_never_runs_sam2(semantic_set, tmp_path, monkeypatch):
@@ -81,6 +83,7 @@ def test_masks_off_never_runs_sam2(semantic_set, tmp_path, monkeypatch):
     (["--method", "mhqr", "--scales", "2"], "got 2"),
     (["--method", "mhqr", "--min-queries", "20", "--max-queries", "5"], "got 20 and 5"),
     (["--method", "mhqr", "--max-queries", "0"], "Need 1 <= --min-queries <= --max-queries"),
+    (["--method", "mhqr", "--sam2-frame", "500"], "--sam2-frame: SAM2 frame size must be a multiple of 32"),
 ])
 def test_bad_stage_flags_are_refused_with_a_message(semantic_set, tmp_path, capsys, flags, message):
     out = tmp_path / "bad.json"

@@ -117,6 +117,42 @@ def test_points_and_masks_follow_the_processor_geometry(tiny_sam2, generator):
     np.testing.assert_allclose(scores, out.iou_scores[0].numpy(), atol=1e-5)
 
 
+def test_another_frame_shares_the_weights_and_matches_a_model_loaded_at_that_frame(tiny_sam2):
+    """at_frame(128): the same tensors, and the same masks as transformers' own model loaded with a 128 config."""
+    import copy
+
+    from transformers import Sam2Model
+
+    small = tiny_sam2.at_frame(128)
+    assert small is tiny_sam2.at_frame(128) and tiny_sam2.at_frame() is tiny_sam2 and tiny_sam2.frame == 256
+    assert small.frame == small.processor.image_processor.size["height"] == small.processor.target_size == 128
+    ours, theirs = dict(small.model.named_parameters()), dict(tiny_sam2.model.named_parameters())
+    assert ours.keys() == theirs.keys() and all(ours[k].data_ptr() == theirs[k].data_ptr() for k in ours)
+    config = copy.deepcopy(tiny_sam2.model.config)
+    config.vision_config.backbone_feature_sizes = [[32, 32], [16, 16], [8, 8]]
+    config.vision_config.backbone_config.image_size = [128, 128]
+    config.prompt_encoder_config.image_size = 128
+    reference = Sam2Model.from_pretrained(tiny_sam2.location, config=config).eval()
+    proc = copy.deepcopy(tiny_sam2.processor)
+    proc.image_processor.size, proc.image_processor.mask_size = {"height": 128, "width": 128}, {"height": 32, "width": 32}
+    proc.target_size = 128
+    pts = POINTS[:3]
+    inputs = proc(images=IMAGE, input_points=[[[list(p)] for p in pts]], return_tensors="pt")
+    assert inputs["pixel_values"].shape[-2:] == (128, 128)
+    with torch.inference_mode():
+        out = reference(pixel_values=inputs["pixel_values"], input_points=inputs["input_points"], multimask_output=True)
+    expected = proc.post_process_masks(out.pred_masks, inputs["original_sizes"], binarize=False)[0].numpy()
+    g = Sam2PointMasks(small, group="batch")
+    g.set_image(IMAGE)
+    np.testing.assert_allclose(g.point_logits(pts, IMAGE.shape[:2])[0], expected, atol=1e-4)
+    at_native = Sam2PointMasks(tiny_sam2, group="batch")
+    at_native.set_image(IMAGE)
+    assert np.abs(at_native.point_logits(pts, IMAGE.shape[:2])[0] - expected).max() > 1e-2  # the frame matters
+    for bad in (100, 32):
+        with pytest.raises(ValueError, match="multiple of 32"):
+            tiny_sam2.at_frame(bad)
+
+
 def test_bad_groups_and_a_missing_image_are_refused(tiny_sam2):
     for bad in ["some", 0, -2, 1.5, True]:
         with pytest.raises(ValueError, match="group"):

@@ -4,11 +4,15 @@ Registry names: `sam2` (hiera-tiny, SEGLAB_SAM2), `sam2-small`, `sam2-base-plus`
 ...); `sam2_name()` maps a size or a hub id to its registry name. Every folder is a save_pretrained copy (model and
 processor). SAM2 stretches the image to a square frame (1024 for the released sizes; no padding, aspect not kept);
 the mask decoder's low-resolution logits cover that whole frame (256 × 256 for the released sizes).
+`Sam2.at_frame(512)`: the same weights (no copy) on a smaller square frame, about 5× faster on a CPU (hiera-tiny,
+one thread: encoder 0.61 s against 3.18 s, decoder 19 ms a prompt against 96 ms); the masks are coarser.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -45,6 +49,7 @@ SAM2_SIZES: dict[str, dict] = {
 _SIZE_NAMES = {"facebook/sam2.1-hiera-tiny": "sam2", "facebook/sam2.1-hiera-small": "sam2-small",
                "facebook/sam2.1-hiera-base-plus": "sam2-base-plus", "facebook/sam2.1-hiera-large": "sam2-large"}
 TINY_FRAME = 256  # the tiny random model's square frame (the released sizes use 1024)
+FRAME_MULTIPLE = 32  # Hiera tiles its 8 × 8 window embedding over the F/4 grid and pools three times
 
 
 @dataclass
@@ -55,12 +60,58 @@ class Sam2:
     processor: object  # transformers.Sam2Processor
     device: torch.device
     location: str
+    _by_frame: dict = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def frame(self) -> int:
         """The square side the image is stretched to (and point coordinates are scaled to)."""
         size = self.model.config.prompt_encoder_config.image_size
         return int(size[0] if isinstance(size, (list, tuple)) else size)
+
+    def at_frame(self, frame: int | None = None) -> "Sam2":
+        """This SAM2 on a `frame` × `frame` input, sharing its weights; built once per size. None: the native frame."""
+        frame = self.frame if frame is None else int(frame)
+        if frame == self.frame:
+            return self
+        check_frame(frame)
+        with self._lock:
+            if frame not in self._by_frame:
+                self._by_frame[frame] = Sam2(_model_at_frame(self.model, frame),
+                                             _processor_at_frame(self.processor, frame), self.device, self.location)
+            return self._by_frame[frame]
+
+
+def check_frame(frame: int) -> None:
+    if frame < 2 * FRAME_MULTIPLE or frame % FRAME_MULTIPLE:
+        raise ValueError(f"SAM2 frame size must be a multiple of {FRAME_MULTIPLE} (at least "
+                         f"{2 * FRAME_MULTIPLE}), got {frame}")
+
+
+def _model_at_frame(model: torch.nn.Module, frame: int) -> torch.nn.Module:
+    """Only the config's sizes depend on the frame (the FPN feature sizes F/4, F/8, F/16, Hiera's image size, the
+    prompt encoder's image size); Hiera's position embedding is interpolated to the feature size."""
+    from transformers import Sam2Model
+
+    config = copy.deepcopy(model.config)
+    config.vision_config.backbone_feature_sizes = [[frame // 4] * 2, [frame // 8] * 2, [frame // 16] * 2]
+    config.vision_config.backbone_config.image_size = [frame, frame]
+    config.prompt_encoder_config.image_size = frame
+    with torch.device("meta"):  # no random init: every tensor is taken from `model`
+        resized = Sam2Model(config)
+    resized.load_state_dict(model.state_dict(), strict=True, assign=True)
+    left = [n for n, b in resized.named_buffers() if b.is_meta]
+    if left:
+        raise RuntimeError(f"buffers left uninitialised at frame {frame}: {left}")
+    return resized.to(model.device).eval()
+
+
+def _processor_at_frame(processor, frame: int):
+    resized = copy.deepcopy(processor)
+    resized.image_processor.size = {"height": frame, "width": frame}
+    resized.image_processor.mask_size = {"height": frame // 4, "width": frame // 4}
+    resized.target_size = frame  # points are normalised to it
+    return resized
 
 
 def sam2_name(size_or_hub_id: str) -> str:
@@ -81,9 +132,9 @@ def load_sam2(location: str, device: torch.device, dtype: torch.dtype, local_onl
     model.to(device).eval()
     loaded = Sam2(model=model, processor=processor, device=device, location=location)
     side = processor.image_processor.size
-    if (side["height"], side["width"]) != (loaded.frame, loaded.frame):
-        raise ValueError(f"{location}: the processor resizes to {side['height']}×{side['width']}, "
-                         f"the prompt encoder expects {loaded.frame}×{loaded.frame}")
+    if (side["height"], side["width"], processor.target_size) != (loaded.frame,) * 3:
+        raise ValueError(f"{location}: the processor resizes to {side['height']}×{side['width']} (points to "
+                         f"{processor.target_size}), the prompt encoder expects {loaded.frame}×{loaded.frame}")
     return loaded
 
 

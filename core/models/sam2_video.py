@@ -22,9 +22,8 @@ from pathlib import Path
 import torch
 
 from core.models.model_registry import ModelSpec
-from core.models.sam2 import HUB_ID, SAM2_SIZES, TINY_FRAME, sam2_config, sam2_name, spread_random_init
-
-FRAME_MULTIPLE = 32
+from core.models.sam2 import (FRAME_MULTIPLE, HUB_ID, SAM2_SIZES, TINY_FRAME, check_frame, sam2_config, sam2_name,
+                              spread_random_init)
 
 
 @dataclass
@@ -48,9 +47,7 @@ class Sam2Video:
         frame = self.frame if frame is None else int(frame)
         if frame == self.frame:
             return self.model, self.processor
-        if frame < 2 * FRAME_MULTIPLE or frame % FRAME_MULTIPLE:
-            raise ValueError(f"SAM2 frame size must be a multiple of {FRAME_MULTIPLE} (at least "
-                             f"{2 * FRAME_MULTIPLE}), got {frame}")
+        check_frame(frame)
         with self._lock:
             if frame not in self._by_frame:
                 self._by_frame[frame] = (_model_at_frame(self.model, frame), _processor_at_frame(self.processor, frame))
