@@ -38,6 +38,7 @@ from core.video.association import AssociationConfig
 from core.video.clip_evidence import ClipEvidence, EvidenceConfig
 from core.video.frames import FrameConfig, open_video
 from core.video.mhqr_detector import DetectorConfig, MHQRDetector
+from core.video.model_stages import ModelStagesConfig
 from core.video.sam2_propagator import Sam2Propagator
 from core.video.tracker import STAGE_NAMES, TrackerConfig, track_clip
 
@@ -71,17 +72,19 @@ def build_models(tmp: Path):
 
 def run(models, clip_path: Path, classes: list[str], max_queries: int, args) -> dict:
     clip, sam2, sam2_video = models
-    dense = DenseConfig(method="sclip", short_side=336, logit_scale=args.logit_scale)
+    app = ModelStagesConfig()  # the app's and CLI's defaults
+    dense = DenseConfig(method=app.dense_method, short_side=args.dense_short_side, logit_scale=args.logit_scale)
     base = MHQRConfig()
     query = replace(base.query, max_queries=max_queries, min_queries=min(base.query.min_queries, max_queries))
     mhqr = replace(base, query=query)
     clip_pred = SCLIPPredictor(clip)
     masks = Sam2PointMasks(sam2.at_frame(args.size))  # as the app: the detector's SAM2 on the propagator's frame
-    detector = MHQRDetector(clip_pred, masks, classes, DetectorConfig(dense=dense, mhqr=mhqr))
+    detector = MHQRDetector(clip_pred, masks, classes, DetectorConfig(dense=dense, mhqr=mhqr,
+                                                                   single_crop=app.dense_single_crop))
     propagator = CountingPropagator(Sam2Propagator(sam2_video, frame=args.size))
-    evidence = ClipEvidence(clip_pred, classes, EvidenceConfig(every=5, short_side=224,
-                                                               dense=DenseConfig(method="sclip",
-                                                                                 logit_scale=args.logit_scale)))
+    evidence = ClipEvidence(clip_pred, classes, EvidenceConfig(
+        every=app.evidence_every, short_side=app.evidence_short_side, single_crop=app.dense_single_crop,
+        dense=DenseConfig(method=app.dense_method, logit_scale=args.logit_scale)))
     tracker = TrackerConfig(keyframe_every=args.keyframe,
                             association=AssociationConfig(new_track_score=args.new_track_score))
     video = open_video(clip_path, FrameConfig(size=args.size, max_frames=args.frames))
@@ -104,6 +107,8 @@ def main(argv=None) -> int:
     ap.add_argument("--clip", type=int, nargs=2, default=[288, 512], metavar=("H", "W"))
     ap.add_argument("--max-queries", type=int, nargs="+", default=[200, 48, 16],
                     help="MHQR's query budgets to time (200 is the default)")
+    ap.add_argument("--dense-short-side", type=int, default=ModelStagesConfig().dense_short_side,
+                    help="the detector's dense stage (default: the app's)")
     ap.add_argument("--logit-scale", type=float, default=100.0)
     ap.add_argument("--new-track-score", type=float, default=0.0)
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (1: see bench/mhqr.py)")
@@ -119,12 +124,13 @@ def main(argv=None) -> int:
         rows = [run(models, clip_path, classes, q, args) for q in args.max_queries]
     info = {"device": "cpu", "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
             "load_average": round(os.getloadavg()[0], 2), "classes": classes, "clip": args.clip,
-            "keyframe_every": args.keyframe, "size": args.size, "peak_rss_mb": round(peak_rss_mb(), 1)}
+            "keyframe_every": args.keyframe, "size": args.size, "dense_short_side": args.dense_short_side,
+            "peak_rss_mb": round(peak_rss_mb(), 1)}
     if args.json:
         print(json.dumps({"config": info, "rows": rows}, indent=1))
         return 0
     print(f"{args.frames} frames of a {args.clip[0]}×{args.clip[1]} synthetic clip at {args.size}, keyframe every "
-          f"{args.keyframe}, classes {', '.join(classes)}; torch threads {info['torch_threads']} of "
+          f"{args.keyframe}, detector's dense short side {args.dense_short_side}, classes {', '.join(classes)}; torch threads {info['torch_threads']} of "
           f"{info['cpu_count']} cores, 1-min load {info['load_average']}; seconds per frame:")
     print(table(COLUMNS, [[r[c] for c in COLUMNS] for r in rows]))
     return 0

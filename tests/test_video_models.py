@@ -82,6 +82,22 @@ def test_the_detectors_dense_stage_never_upscales_the_frame(clip_predictor):
     assert det.dense_cfg(small).short_side == 40 and det.dense(small).working_size == (40, 60)
 
 
+def test_single_crop_runs_the_dense_stage_on_the_whole_frame_at_once(clip_predictor):
+    from core.video.clip_evidence import SINGLE_CROP
+    from core.video.class_prompts import dense_classes
+
+    frame = np.random.default_rng(4).integers(0, 255, (240, 360, 3)).astype(np.uint8)
+    one = DenseComponentsDetector(clip_predictor, CLASSES, DetectorConfig(DenseConfig(short_side=240),
+                                                                          single_crop=True))
+    windows = DenseComponentsDetector(clip_predictor, CLASSES, DetectorConfig(DenseConfig(short_side=240)))
+    assert (one.dense_cfg(frame).crop, one.dense_cfg(frame).stride) == (SINGLE_CROP, SINGLE_CROP)
+    assert (windows.dense_cfg(frame).crop, windows.dense_cfg(frame).stride) == (224, 112)
+    direct = clip_predictor.predict(frame, dense_classes(CLASSES, ("background",)),
+                                    DenseConfig(short_side=240, crop=SINGLE_CROP, stride=SINGLE_CROP))
+    np.testing.assert_allclose(one.dense(frame).probs, direct.probs, atol=1e-5)
+    assert np.abs(windows.dense(frame).probs - direct.probs).max() > 1e-3  # three overlapping windows differ
+
+
 def test_dense_components_detector_returns_the_label_maps_components(clip_predictor, frame):
     cfg = DetectorConfig(DenseConfig(short_side=96), min_area=10)
     det = DenseComponentsDetector(clip_predictor, CLASSES, cfg)

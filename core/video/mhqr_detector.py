@@ -11,9 +11,10 @@ mean dense probability over the component.
 Both score the user's classes plus the 'no object' class (core.video.class_prompts): masks of that class are not
 detections. Sizes: the frame is already at the tracker's processing size (h, w). The dense stage resizes it to its
 working resolution (mmcv keep-ratio to `short_side`), capped at the frame's own short side (upscaling a frame adds
-patches, not detail), so with the defaults and a 512 processing size the working resolution is the frame's size;
-masks at the working resolution are brought to (h, w) by nearest pixel centres. A detection keeps at least
-`min_area` pixels at (h, w). Detections come best first.
+patches, not detail; the tracker's default is 224, core.video.model_stages), in SCLIP's 224 windows at stride 112
+or, with `single_crop` (the tracker's default), as one crop; masks at the working resolution are brought to (h, w)
+by nearest pixel centres. A detection keeps at least `min_area` pixels at (h, w). Detections come
+best first.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from core.openvocab.mhqr.masks import MaskGenerator, MaskSet
 from core.openvocab.mhqr.pipeline import MHQRConfig, run_mhqr
 from core.openvocab.sclip import DenseConfig, SCLIPPredictor
 from core.video.class_prompts import BACKGROUND, dense_classes
+from core.video.clip_evidence import SINGLE_CROP
 from core.video.stages import Detection
 
 EIGHT_NEIGHBOURS = np.ones((3, 3), bool)
@@ -41,6 +43,7 @@ class DetectorConfig:
     mhqr: MHQRConfig = field(default_factory=MHQRConfig)
     background: tuple[str, ...] = BACKGROUND  # the 'no object' class's names; () for none
     min_area: int = 16  # pixels at the processing size
+    single_crop: bool = False  # the whole resized frame as one CLIP crop; False: SCLIP's 224 windows at stride 112
 
     def __post_init__(self):
         if self.min_area < 1:
@@ -64,7 +67,8 @@ class _DenseStage:
 
     def dense_cfg(self, frame: np.ndarray) -> DenseConfig:
         short = min(self.cfg.dense.short_side, min(frame.shape[:2]))
-        return replace(self.cfg.dense, short_side=short)
+        crop = dict(crop=SINGLE_CROP, stride=SINGLE_CROP) if self.cfg.single_crop else {}
+        return replace(self.cfg.dense, short_side=short, **crop)
 
     def dense(self, frame: np.ndarray) -> DenseInput:
         frame = np.asarray(frame)
