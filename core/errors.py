@@ -12,7 +12,10 @@ class BadInput(SegLabError):
 class ModelUnavailable(SegLabError):
     """Weights for a model could not be found; says what was tried and how to provide them."""
 
-    def __init__(self, model: str, tried: list[str], env_var: str | None, hint: str = ""):
+    SAVE_PRETRAINED = "a folder saved with save_pretrained (model and processor)"
+
+    def __init__(self, model: str, tried: list[str], env_var: str | None, hint: str = "",
+                 provide: str = SAVE_PRETRAINED):
         self.model = model
         self.tried = list(tried)
         self.env_var = env_var
@@ -20,10 +23,8 @@ class ModelUnavailable(SegLabError):
         if tried:
             lines.append("Tried: " + "; ".join(tried) + ".")
         if env_var:
-            lines.append(
-                f"Provide it by setting {env_var}=/path/to/folder (a copy saved with save_pretrained, "
-                "for example downloaded on a machine with network access)."
-            )
+            lines.append(f"Provide it by setting {env_var}=/path/to/it: {provide} (for example downloaded on a "
+                         "machine with network access).")
         lines.append("Or run with SEGLAB_MODELS=tiny (or --models tiny) to use random tiny weights for a dry run.")
         if hint:
             lines.append(hint)

@@ -90,3 +90,52 @@ def test_fresh_copies_are_new_and_leave_the_shared_one_alone(monkeypatch, tmp_pa
     assert a is not b and len(calls) == 2 and reg.loaded() == []
     shared = reg.get("testmodel")
     assert shared is not a and reg.get("testmodel") is shared and len(calls) == 3
+
+
+def test_status_says_where_weights_would_come_from_without_loading(monkeypatch, tmp_path):
+    from core.models import model_registry
+    from core.models.openclip import OPENCLIP_SPEC
+
+    calls = []
+    reg = ModelRegistry(device=torch.device("cpu"))
+    reg.register(counting_spec(calls))
+    reg.register(OPENCLIP_SPEC)
+    monkeypatch.setenv("SEGLAB_MODELS", "tiny")
+    assert reg.status("testmodel").state == "ready" and "tiny" in reg.status("testmodel").detail
+    monkeypatch.setenv("SEGLAB_MODELS", "real")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("SEGLAB_TESTMODEL", str(empty))
+    st = reg.status("testmodel")
+    assert st.state == "missing" and "holds none of config.json" in st.detail and "save_pretrained" in st.detail
+    (empty / "config.json").write_text("{}")
+    assert reg.status("testmodel").state == "ready"
+    monkeypatch.setenv("SEGLAB_OPENCLIP", str(tmp_path / "nowhere.pt"))
+    st = reg.status("openclip")
+    assert st.state == "missing" and "ViT-B-16.pt" in st.detail and "save_pretrained" not in st.detail
+    with pytest.raises(ModelUnavailable, match="ViT-B-16.pt") as err:
+        reg.get("openclip")
+    assert "save_pretrained" not in str(err.value)
+    monkeypatch.delenv("SEGLAB_TESTMODEL")
+    monkeypatch.setattr(model_registry, "_in_hub_cache", lambda hub_id, filename: False)
+    monkeypatch.setattr(model_registry, "hub_reachable_cached", lambda: (False, "the hub cannot be reached"))
+    st = reg.status("testmodel")
+    assert st.state == "missing" and "SEGLAB_TESTMODEL" in st.detail and "cannot be reached" in st.detail
+    monkeypatch.setattr(model_registry, "hub_reachable_cached", lambda: (True, ""))
+    assert reg.status("testmodel").state == "download"
+    monkeypatch.setattr(model_registry, "_in_hub_cache", lambda hub_id, filename: hub_id == "nobody/none")
+    assert reg.status("testmodel").state == "ready" and "cache" in reg.status("testmodel").detail
+    assert calls == []  # nothing was loaded
+
+
+def test_the_hub_cache_check_reads_a_snapshot(tmp_path):
+    from core.models.model_registry import _in_hub_cache
+
+    repo = tmp_path / "models--nobody--none"
+    (repo / "snapshots" / "abc123").mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc123")
+    assert not _in_hub_cache("nobody/none", "config.json", cache_dir=str(tmp_path))
+    (repo / "snapshots" / "abc123" / "config.json").write_text("{}")
+    assert _in_hub_cache("nobody/none", "config.json", cache_dir=str(tmp_path))
+    assert not _in_hub_cache("nobody/other", "config.json", cache_dir=str(tmp_path))

@@ -1,8 +1,8 @@
 """Models: one registry where every model is named, found (hub id, local folder, tiny random copy), loaded once.
 
-Entry points: `registry()` and the names re-exported here (ModelRegistry, ModelSpec, cache_dir, models_mode,
-set_models_mode); `core.models.clipseg`, `core.models.openclip`, `core.models.sam2` (SAM 2.1 sizes, sam2_name) and
-`core.models.sam2_video` (Sam2Video, at_frame) hold each family's loader and tiny builder.
+Entry points: `registry()` (`.get`, `.status`) and the names re-exported here (ModelRegistry, ModelSpec, ModelStatus,
+cache_dir, models_mode, set_models_mode); `core.models.clipseg`, `core.models.openclip`, `core.models.sam2` (sizes,
+sam2_name, at_frame) and `core.models.sam2_video` hold each family's loader and tiny builder.
 Never imports a pipeline (prompted, openvocab, video), data, metrics, results, draw, or any UI or bench code.
 """
 
@@ -11,7 +11,8 @@ from __future__ import annotations
 import threading
 
 from core.models.clipseg import CLIPSEG_SPEC
-from core.models.model_registry import ModelRegistry, ModelSpec, cache_dir, default_device, models_mode, set_models_mode
+from core.models.model_registry import (ModelRegistry, ModelSpec, ModelStatus, cache_dir, default_device, models_mode,
+                                       set_models_mode)
 from core.models.openclip import OPENCLIP_SPEC
 from core.models.sam2 import SAM2_SPECS
 from core.models.sam2_video import SAM2_VIDEO_SPECS
@@ -35,5 +36,5 @@ def registry() -> ModelRegistry:
         return _REGISTRY
 
 
-__all__ = ["MODEL_FAMILIES", "ModelRegistry", "ModelSpec", "cache_dir", "default_device", "models_mode", "registry",
-           "set_models_mode"]
+__all__ = ["MODEL_FAMILIES", "ModelRegistry", "ModelSpec", "ModelStatus", "cache_dir", "default_device", "models_mode",
+           "registry", "set_models_mode"]

@@ -32,6 +32,8 @@ class ModelSpec:
     loader: Callable[[str, torch.device, torch.dtype, bool], Any]  # (location, device, dtype, local_only)
     tiny_builder: Callable[[Path], None]
     tiny_version: str = "1"  # bump when the tiny builder changes, so cached tiny models are rebuilt
+    provide: str = ModelUnavailable.SAVE_PRETRAINED  # what the environment variable may name
+    probe_files: tuple[str, ...] = ("config.json",)  # a usable folder holds one of these (the first: in the hub cache)
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,30 @@ class ModelRegistry:
         spec, source = self.resolve(name_or_path, family)
         return self._load(spec, source)
 
+    def status(self, name: str) -> ModelStatus:
+        """Where `name`'s weights would come from, without loading them (what a tab shows at page load)."""
+        spec, source = self.resolve(name)
+        key = (spec.name, source.kind, source.location, str(self.device), str(self.dtype))
+        entry = self._entries.get(key)
+        if entry is not None and entry.model is not None:
+            return ModelStatus(spec.name, "ready", f"loaded ({source.describe()})")
+        if source.kind == "tiny":
+            return ModelStatus(spec.name, "ready", "tiny random weights (SEGLAB_MODELS=tiny)")
+        if source.kind == "local":
+            problem = _local_problem(Path(source.location).expanduser(), spec.probe_files)
+            if problem:
+                return ModelStatus(spec.name, "missing", f"{spec.env_var}={source.location}: {problem}. Set "
+                                   f"{spec.env_var} to {spec.provide}.")
+            return ModelStatus(spec.name, "ready", f"local copy {source.location} ({spec.env_var})")
+        if _in_hub_cache(spec.hub_id, spec.probe_files[0]):
+            return ModelStatus(spec.name, "ready", f"hub id {spec.hub_id}, found in the Hugging Face cache")
+        ok, why = hub_reachable_cached()
+        if ok:
+            return ModelStatus(spec.name, "download", f"hub id {spec.hub_id}: downloaded on first use (the first "
+                               "request waits for it)")
+        return ModelStatus(spec.name, "missing", f"not in the Hugging Face cache and {why}. Set {spec.env_var} to "
+                           f"{spec.provide}.")
+
     def loaded(self) -> list[tuple]:
         return [k for k, e in self._entries.items() if e.model is not None]
 
@@ -166,11 +192,13 @@ class ModelRegistry:
         if source.kind == "local":
             folder = Path(source.location).expanduser()
             if not folder.exists():
-                raise ModelUnavailable(spec.name, [f"{spec.env_var}={folder} (no such file or folder)"], spec.env_var)
+                raise ModelUnavailable(spec.name, [f"{spec.env_var}={folder} (no such file or folder)"], spec.env_var,
+                                       provide=spec.provide)
             try:
                 return spec.loader(str(folder), self.device, self.dtype, True)
             except (OSError, ValueError, KeyError) as exc:
-                raise ModelUnavailable(spec.name, [f"local folder {folder} ({_short(exc)})"], spec.env_var) from exc
+                raise ModelUnavailable(spec.name, [f"local folder {folder} ({_short(exc)})"], spec.env_var,
+                                       provide=spec.provide) from exc
         tried = [f"{spec.env_var} (not set)"]
         try:  # a copy in the local hub cache needs no network
             return spec.loader(spec.hub_id, self.device, self.dtype, True)
@@ -179,12 +207,51 @@ class ModelRegistry:
         ok, why = _hub_reachable()
         if not ok:
             tried.append(f"hub id {spec.hub_id} ({why})")
-            raise ModelUnavailable(spec.name, tried, spec.env_var)
+            raise ModelUnavailable(spec.name, tried, spec.env_var, provide=spec.provide)
         try:
             return spec.loader(spec.hub_id, self.device, self.dtype, False)
         except (OSError, ValueError) as exc:
             tried.append(f"hub id {spec.hub_id} ({_short(exc)})")
-            raise ModelUnavailable(spec.name, tried, spec.env_var) from exc
+            raise ModelUnavailable(spec.name, tried, spec.env_var, provide=spec.provide) from exc
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    name: str
+    state: str  # 'ready' (loaded, tiny, a local copy or in the hub cache), 'download' (on first use) or 'missing'
+    detail: str
+
+
+def _local_problem(path: Path, probe_files: tuple[str, ...]) -> str | None:
+    if not path.exists():
+        return "no such file or folder"
+    if path.is_file():
+        return None if path.stat().st_size > 0 else "the file is empty"
+    if any(any(path.glob(pattern)) for pattern in probe_files):
+        return None
+    return f"the folder holds none of {', '.join(probe_files)}"
+
+
+def _in_hub_cache(hub_id: str, filename: str, cache_dir: str | None = None) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(hub_id, filename, cache_dir=cache_dir), str)
+    except Exception:  # an unreadable cache counts as empty
+        return False
+
+
+_REACHABLE: dict[str, tuple[float, bool, str]] = {}
+
+
+def hub_reachable_cached(max_age_s: float = 300.0) -> tuple[bool, str]:
+    """_hub_reachable, asked at most once per max_age_s (every tab asks at page load)."""
+    now = time.monotonic()
+    hit = _REACHABLE.get("hub")
+    if hit is None or now - hit[0] > max_age_s:
+        ok, why = _hub_reachable(timeout=2.0)
+        hit = _REACHABLE["hub"] = (now, ok, why)
+    return hit[1], hit[2]
 
 
 def _short(exc: Exception, limit: int = 200) -> str:

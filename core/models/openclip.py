@@ -112,4 +112,7 @@ OPENCLIP_SPEC = ModelSpec(
     description="open_clip ViT-B/16, OpenAI weights: SCLIP dense predictions",
     loader=load_openclip,
     tiny_builder=lambda folder: build_random_openclip(folder, tiny=True),
+    provide="OpenAI's ViT-B-16.pt file, an open_clip state dict (.pt, .bin or .safetensors), or a folder with "
+            "open_clip_config.json and its weights (huggingface-cli download timm/vit_base_patch16_clip_224.openai)",
+    probe_files=(CONFIG_FILE, *WEIGHT_FILES, "*.pt"),
 )
