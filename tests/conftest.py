@@ -110,13 +110,11 @@ def models_dir(tmp_path_factory):
     return root / "models"
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory, results_dir, models_dir):
-    """The real app, tiny models, on a free loopback port, in its own process."""
+def start_app(log_dir, **env_extra):
+    """The real app, tiny models, on a free loopback port, in its own process: (process, url, log file)."""
     port = free_port()
-    env = {**os.environ, "SEGLAB_MODELS": "tiny", "GRADIO_ANALYTICS_ENABLED": "False",
-           "SEGLAB_RESULTS": str(results_dir), "SEGLAB_MODELS_DIR": str(models_dir)}
-    log = tmp_path_factory.mktemp("app") / "app.log"
+    env = {**os.environ, "SEGLAB_MODELS": "tiny", "GRADIO_ANALYTICS_ENABLED": "False", **env_extra}
+    log = log_dir / "app.log"
     fh = log.open("w")
     proc = subprocess.Popen([sys.executable, "app.py", "--models", "tiny", "--host", "127.0.0.1", "--port", str(port)],
                             cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
@@ -134,13 +132,25 @@ def app_url(tmp_path_factory, results_dir, models_dir):
     else:
         proc.kill()
         raise RuntimeError("app did not start:\n" + log.read_text())
-    yield url
+    return proc, url, fh
+
+
+def stop_app(proc, fh) -> None:
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
     fh.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory, results_dir, models_dir):
+    """The real app, tiny models, on a free loopback port, in its own process."""
+    proc, url, fh = start_app(tmp_path_factory.mktemp("app"), SEGLAB_RESULTS=str(results_dir),
+                              SEGLAB_MODELS_DIR=str(models_dir))
+    yield url
+    stop_app(proc, fh)
 
 
 def rgb(h=64, w=80, seed=0):

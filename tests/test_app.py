@@ -11,7 +11,7 @@ from PIL import Image
 
 from video_clips import write_clip, write_two_hour_clip
 
-DEFAULTS = dict(ensemble=False, threshold=0.5, size=352, model="clipseg", open_r=0, close_r=0, min_px=0)
+DEFAULTS = dict(ensemble=False, threshold=0.5, size=352, model="clipseg", open_r=0, close_r=0, min_px=0, opacity=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -20,25 +20,51 @@ def client(app_url):
 
 
 def segment(client, files, labels=("crack",), prompts="", **kw):
+    """The prompted endpoint: the first file as the photo, the others as more photos."""
     a = {**DEFAULTS, **kw}
-    return client.predict([handle_file(str(f)) for f in files], list(labels), prompts, a["ensemble"], a["threshold"],
-                          a["size"], a["model"], a["open_r"], a["close_r"], a["min_px"], api_name="/segment")
+    first = handle_file(str(files[0])) if files else None
+    return client.predict(first, prompts, list(labels), a["threshold"], a["size"], a["model"], a["ensemble"],
+                          a["open_r"], a["close_r"], a["min_px"], [handle_file(str(f)) for f in files[1:]],
+                          a["opacity"], api_name="/segment_prompted")
+
+
+PUBLIC = {
+    "/segment_prompted": ["image", "prompts", "labels", "threshold", "size", "model", "ensemble", "opening_radius",
+                          "closing_radius", "min_region_px", "more_images", "opacity"],
+    "/segment_open_vocab": ["image", "classes", "method", "dense_method", "refinements", "short_side", "logit_scale",
+                            "probability_threshold", "mhqr_stages", "query_scales", "max_queries", "grid_points",
+                            "sam2_frame"],
+    "/track_video": ["video", "classes", "keyframe_every", "processing_size", "max_frames", "stride",
+                     "new_track_score"],
+}
+DASHBOARD = ["/leaderboard", "/runs_table", "/run_record", "/compare_runs", "/export_csv"]
+
+
+def test_the_api_is_the_documented_endpoints_with_named_parameters_and_outputs(client):
+    api = client.view_api(return_format="dict", print_info=False)
+    assert sorted(api["named_endpoints"]) == sorted([*PUBLIC, *DASHBOARD]) and not api["unnamed_endpoints"]
+    for name, params in PUBLIC.items():
+        info = api["named_endpoints"][name]
+        assert [p["parameter_name"] for p in info["parameters"]] == params
+        labels = [r["label"] for r in info["returns"]]
+        assert labels and all(label and not label.startswith("value_") for label in labels), (name, labels)
 
 
 def test_segment_endpoint_returns_masks_table_and_zip(client, wall_png):
-    status, overlay, pick, masks, table, zip_path = segment(client, [wall_png], prompts="segment drywall seam")
-    assert status.startswith("Done: 2 mask(s) for 1 image(s)")
-    assert [a["label"] for a in overlay["annotations"]] == ["segment crack", "segment drywall seam"]
+    status, view, legend, pick, masks, table, zip_path = segment(client, [wall_png], prompts="segment drywall seam")
+    assert status.startswith("Done: 2 mask(s) for 1 photo(s)")
+    photo, drawn = (Image.open(v) for v in (view if isinstance(view, (list, tuple)) else view["value"]))
+    assert photo.size == drawn.size == Image.open(wall_png).size  # the slider's two sides line up
+    assert np.asarray(photo.convert("RGB")).tolist() != np.asarray(drawn.convert("RGB")).tolist()
+    assert legend.index("segment drywall seam") > legend.index("segment crack") >= 0
     assert pick["choices"] == [["wall_one", "wall_one"]] and len(masks) == 2
-    assert [r[1] for r in table["data"]] == ["segment crack", "segment drywall seam"]
+    assert table["headers"] == ["photo", "prompt", "coverage %", "seconds"]
+    assert [r[1] for r in table["data"]] == ["segment drywall seam", "segment crack"][::-1]
+    assert all(round(r[2], 1) == r[2] for r in table["data"])  # percentages with one decimal
     with zipfile.ZipFile(zip_path) as zf:
         assert sorted(zf.namelist()) == ["wall_one__segment_crack.png", "wall_one__segment_drywall_seam.png"]
     mask = Image.open(masks[0]["image"])
     assert mask.mode == "L" and mask.size == Image.open(wall_png).size
-
-
-def test_model_defaults_endpoint(client):
-    assert tuple(client.predict("clipseg", api_name="/prompted_model_defaults")) == (0.5, 352)
 
 
 def make_inputs(tmp_path):
@@ -61,9 +87,9 @@ def make_inputs(tmp_path):
 
 def test_bad_files_get_messages_and_the_server_stays_up(client, tmp_path, wall_png):
     for expected, f in make_inputs(tmp_path).items():
-        status, overlay, pick, masks, table, zip_path = segment(client, [f])
+        status, view, legend, pick, masks, table, zip_path = segment(client, [f])
         assert expected in status and "Traceback" not in status, status
-        assert masks == [] and zip_path is None and overlay is None
+        assert masks == [] and zip_path is None and view is None
     status, *_ = segment(client, [wall_png])
     assert status.startswith("Done")
 
@@ -75,9 +101,9 @@ def test_unusual_but_valid_images_run(client, tmp_path):
     Image.fromarray((np.arange(1200).reshape(30, 40) * 50).astype(np.uint16)).save(g16)
     gray = tmp_path / "gray.jpg"
     Image.new("L", (40, 30), 100).save(gray)
-    status, overlay, pick, masks, table, zip_path = segment(client, [rgba, g16, gray])
-    assert status.startswith("Done: 3 mask(s) for 3 image(s)")
-    assert [c[0] for c in pick["choices"]] == ["rgba", "g16", "gray"]
+    status, view, legend, pick, masks, table, zip_path = segment(client, [rgba, g16, gray])
+    assert status.startswith("Done: 3 mask(s) for 3 photo(s)")
+    assert [c[0] for c in pick["choices"]] == ["rgba", "g16", "gray"] and pick["visible"] is True
     assert all(Image.open(m["image"]).size == (40, 30) for m in masks)
 
 
@@ -86,36 +112,43 @@ def test_unusual_but_valid_images_run(client, tmp_path):
     ((), "\n".join(f"segment thing {i}" for i in range(200)), "200 prompts"),
 ])
 def test_bad_prompts_get_messages(client, wall_png, labels, prompts, expected):
-    status, _, _, masks, _, _ = segment(client, [wall_png], labels=labels, prompts=prompts)
+    status, _, _, _, masks, _, _ = segment(client, [wall_png], labels=labels, prompts=prompts)
     assert expected in status and masks == []
 
 
-def test_no_file_and_bad_threshold(client, wall_png):
-    status, *_ = client.predict([], ["crack"], "", False, 0.5, 352, "clipseg", 0, 0, 0, api_name="/segment")
-    assert "Upload at least one image" in status
+def test_no_photo(client):
+    status, *_ = segment(client, [])
+    assert "Upload a photo" in status
 
 
 def test_missing_weights_show_in_the_tab(monkeypatch, wall_png):
     """Real mode with no copy and no hub: the tab says which model and which variable, and does not raise."""
-    from demo.prompted_tab import run_segmentation
+    from core.models import model_registry
+    from demo.prompted_tab import MODELS, segment_prompted
+    from demo.handling import model_status
 
     monkeypatch.setenv("SEGLAB_MODELS", "real")
     monkeypatch.delenv("SEGLAB_CLIPSEG", raising=False)
-    status, overlay, pick, masks, table, zip_path, views = run_segmentation(
-        [str(wall_png)], ["crack"], "", False, 0.5, 352, "clipseg", 0, 0, 0)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(model_registry, "_REACHABLE", {})
+    status, view, legend, pick, masks, table, zip_path, views = segment_prompted(str(wall_png), "", ["crack"])
     assert status.startswith("**Model missing.**") and "SEGLAB_CLIPSEG" in status and "clipseg" in status
     assert masks == [] and zip_path is None
+    notice = model_status(MODELS)
+    assert notice.startswith("**Model missing.**") and "SEGLAB_CLIPSEG" in notice and "save_pretrained" in notice
 
 
-def test_fine_tuned_folder_is_listed_and_its_threshold_used(client, models_dir, wall_png):
+def test_fine_tuned_folder_is_used_with_its_threshold(client, models_dir, wall_png, monkeypatch):
     import json
 
+    from demo.prompted_tab import list_models, on_model_change
+
+    monkeypatch.setenv("SEGLAB_MODELS_DIR", str(models_dir))
     folder = str(models_dir / "drywall_ft")
     stored = json.loads((models_dir / "drywall_ft" / "seglab.json").read_text())["threshold"]
-    choices = client.predict(api_name="/prompted_models")
-    assert [c[0] for c in choices["choices"]] == ["clipseg", folder]
-    assert tuple(client.predict(folder, api_name="/prompted_model_defaults")) == (stored, 352)
-    status, overlay, pick, masks, table, zip_path = segment(client, [wall_png], model=folder, threshold=stored)
+    assert list_models()["choices"] == ["clipseg", folder]
+    assert on_model_change(folder) == (stored, 352) and on_model_change("clipseg") == (0.5, 352)
+    status, *_ = segment(client, [wall_png], model=folder, threshold=stored)
     assert status.startswith("Done") and f"threshold {stored}" in status
 
 
@@ -123,9 +156,9 @@ STAGES_ON = ["queries", "masks", "merge", "semantic_map", "negatives"]
 
 
 def openvocab(client, f, classes, method="mhqr", switches=(), short=336, stages=STAGES_ON, scales=(0.25, 0.5, 1.0),
-              max_queries=200, grid=8, dense_method="sclip"):
+              max_queries=200, grid=8, dense_method="sclip", sam2_frame="native"):
     return client.predict(handle_file(str(f)), classes, method, dense_method, list(switches), short, 40, 0.0,
-                          list(stages), list(scales), max_queries, grid, api_name="/openvocab_segment")
+                          list(stages), list(scales), max_queries, grid, sam2_frame, api_name="/segment_open_vocab")
 
 
 def dense(client, f, classes, switches=(), short=336, method="sclip"):
@@ -185,6 +218,8 @@ def test_mhqr_endpoint_returns_query_points_table_and_stage_seconds(client, wall
     off = openvocab(client, wall_png, "wall\ncrack", stages=["queries", "masks", "semantic_map"], scales=[0.5])
     assert "mhqr(queries, masks, semantic_map)" in off[0] and {r[2] for r in off[4]["data"]} == {0.5}
     assert "at least one query scale" in openvocab(client, wall_png, "wall", scales=[])[0]
+    assert "(SAM2 frame 256)" in status  # the tiny model's own frame
+    assert "(SAM2 frame 512)" in openvocab(client, wall_png, "wall\ncrack", sam2_frame="512")[0]
 
 
 def track(client, path, classes="disc, square, triangle, ring", keyframe=5, size=256, max_frames=10, new_score=0.0):
@@ -236,3 +271,15 @@ def test_video_tracking_bad_inputs_get_messages(client, tmp_path, wall_png):
     nothing = track(client, example_clips()["shapes_crossing"], new_score=1.0)  # no detection is confident enough
     assert "0 track(s) kept" in nothing[0] and "No object of these classes was tracked" in nothing[0]
     assert not any(any(v not in (None, "") for v in row) for row in nothing[2]["data"])
+
+
+def test_mcp_lists_the_public_endpoints_as_tools(app_url):
+    import urllib.request
+
+    pytest.importorskip("mcp")
+    with urllib.request.urlopen(app_url + "gradio_api/mcp/schema", timeout=60) as r:
+        tools = json.loads(r.read())
+    names = sorted(t["name"] for t in tools)
+    assert names == sorted(n.strip("/") for n in [*PUBLIC, *DASHBOARD]), names
+    described = {t["name"]: t.get("description", "") for t in tools}
+    assert "Returns" in described["segment_prompted"] and "track" in described["track_video"].lower()

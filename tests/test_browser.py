@@ -28,13 +28,14 @@ def page(app_url):
 
 def test_upload_prompt_run_overlay_and_download(page, wall_png, tmp_path):
     assert "Tiny-model mode" in page.inner_text("#tiny-banner")
-    page.set_input_files("#prompted-files input[type=file]", [str(wall_png)])
+    page.set_input_files("#prompted-image input[type=file]", [str(wall_png)])
     page.fill("#prompted-prompts textarea", "segment drywall seam")
+    page.locator("#prompted-labels label", has_text="crack").click()
     page.click("#prompted-run")
     page.wait_for_function("document.querySelector('#prompted-status').innerText.includes('Done')", timeout=60_000)
-    assert "2 mask(s) for 1 image(s)" in page.inner_text("#prompted-status")
-    assert page.locator("#prompted-overlay img").count() >= 1
-    legend = page.inner_text("#prompted-overlay")
+    assert "2 mask(s) for 1 photo(s)" in page.inner_text("#prompted-status")
+    assert page.locator("#prompted-view img").count() >= 1
+    legend = page.inner_text("#prompted-legend")
     assert "segment crack" in legend and "segment drywall seam" in legend
     assert page.locator("#prompted-masks img").count() >= 2
     with page.expect_download(timeout=90_000) as dl:
@@ -46,9 +47,12 @@ def test_upload_prompt_run_overlay_and_download(page, wall_png, tmp_path):
 
 
 def test_bad_upload_shows_a_message(page, tmp_path):
-    bad = tmp_path / "notes.txt"
+    bad = tmp_path / "notes.png"  # a text file with an image's name: the browser sends it, SegLab refuses it
     bad.write_text("hello")
-    page.set_input_files("#prompted-files input[type=file]", [str(bad)])
+    page.goto(page.url)
+    page.wait_for_selector("#prompted-run", timeout=60_000)
+    page.set_input_files("#prompted-image input[type=file]", [str(bad)])
+    page.fill("#prompted-prompts textarea", "segment crack")
     page.click("#prompted-run")
     page.wait_for_function("document.querySelector('#prompted-status').innerText.includes('not an image')",
                            timeout=60_000)
@@ -62,6 +66,7 @@ def test_openvocab_tab(page, app_url, wall_png):
     page.set_input_files("#ov-image input[type=file]", [str(wall_png)])
     page.fill("#ov-classes textarea", "wall\ncrack")
     page.locator("#ov-method label", has_text="Dense: SCLIP").click()
+    page.get_by_text("Dense map settings").first.click()
     page.locator("#ov-switches label", has_text="PAMR").click()
     page.click("#ov-run")
     page.wait_for_function("document.querySelector('#ov-status').innerText.includes('Done')", timeout=60_000)
@@ -122,6 +127,8 @@ def test_video_tab_tracks_a_clip_and_plays_the_result(page, app_url):
     page.wait_for_function("document.querySelector('#vid-info').innerText.includes('frames will be processed')",
                            timeout=60_000)
     assert "320×240" in page.inner_text("#vid-info")
+    page.locator("#vid-classes textarea, #vid-classes input").first.fill("disc, square, triangle, ring")
+    page.locator("#vid-settings").get_by_text("Settings").first.click()
     page.locator("#vid-size label", has_text="256").click()
     for sel, value in (("#vid-max-frames", "10"), ("#vid-new-score", "0")):
         box = page.locator(f"{sel} input[type=number]")

@@ -49,8 +49,8 @@ def open_dashboard(browser, app_url, width, query=""):
         else:  # narrow: Gradio folds the tabs that do not fit into its "…" menu
             page.locator(".overflow-menu button").first.click()
             page.locator(".overflow-dropdown button", has_text="Dashboard").click()
-    page.wait_for_function("document.querySelector('#lb-summary') && "
-                           "document.querySelector('#lb-summary').innerText.includes('Best')", timeout=WAIT)
+    page.wait_for_function("document.querySelector('#lb-summary') && "  # loaded, and not re-rendering
+                           "document.querySelector('#lb-summary').innerText.startsWith('Best')", timeout=WAIT)
     return page
 
 

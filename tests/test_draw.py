@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from core.draw.label_map import hex_colour, label_map, mask_tint, palette
-from core.draw.overlay import colour
+from core.draw.overlay import colour, outlined
 from core.draw.panels import panels
 from core.draw.points import marker_for, query_points
 from core.draw.tracks import track_masks
@@ -83,3 +83,17 @@ def test_track_masks_tint_each_id_in_its_colour_with_a_label_box():
     assert tuple(out[5, 100]) == (128, 128, 128)  # outside every mask and label
     assert (np.abs(out[29:40, 20:60].astype(int) - colour(3)).sum(-1) == 0).sum() > 50  # the label box above a
     assert np.array_equal(track_masks(GREY, []), GREY)
+
+
+def test_outlined_masks_fill_at_the_opacity_and_draw_an_opaque_boundary():
+    m = np.zeros((100, 200), np.uint8)
+    m[20:60, 40:120] = 255
+    out = outlined(GREY, [m], alpha=0.25, outline=2)
+    assert out.shape == GREY.shape and not (GREY != 128).any()
+    inside = np.round(128 * 0.75 + np.array(colour(0)) * 0.25)
+    assert np.abs(out[40, 80].astype(int) - inside).max() <= 1  # filled at 25 %
+    assert tuple(out[20, 80]) == tuple(out[21, 80]) == colour(0) and tuple(out[22, 80]) != colour(0)  # 2 px edge
+    assert tuple(out[59, 40]) == colour(0) and tuple(out[10, 10]) == (128, 128, 128)
+    assert np.array_equal(outlined(GREY, [m], alpha=0.0, outline=0), GREY)  # opacity 0, no outline: the photo
+    small = outlined(np.full((1000, 2000, 3), 128, np.uint8), [m], alpha=0.5, max_side=400)
+    assert small.shape == (200, 400, 3) and tuple(small[40, 80]) != (128, 128, 128)  # mask resized to the image

@@ -161,7 +161,7 @@ class ModelRegistry:
         key = (spec.name, source.kind, source.location, str(self.device), str(self.dtype))
         entry = self._entries.get(key)
         if entry is not None and entry.model is not None:
-            return ModelStatus(spec.name, "ready", f"loaded ({source.describe()})")
+            return ModelStatus(spec.name, "ready", f"loaded ({source.describe()})", loaded=True)
         if source.kind == "tiny":
             return ModelStatus(spec.name, "ready", "tiny random weights (SEGLAB_MODELS=tiny)")
         if source.kind == "local":
@@ -220,6 +220,7 @@ class ModelStatus:
     name: str
     state: str  # 'ready' (loaded, tiny, a local copy or in the hub cache), 'download' (on first use) or 'missing'
     detail: str
+    loaded: bool = False  # in memory already (the next request does not wait for it)
 
 
 def _local_problem(path: Path, probe_files: tuple[str, ...]) -> str | None:
